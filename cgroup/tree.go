@@ -1,0 +1,115 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// mkdirAll creates dir and its missing parents and appends every directory
+// it made to made, parents first. The common case (parent exists) is a
+// single mkdir; a directory another process creates meanwhile is not ours
+// and is not recorded.
+func mkdirAll(dir string, made []string, mkdir func(string) error) ([]string, error) {
+	err := mkdir(dir)
+	if err == nil {
+		return append(made, dir), nil
+	}
+	if err == unix.EEXIST {
+		return made, nil
+	}
+	parent := filepath.Dir(dir)
+	if err != unix.ENOENT || parent == dir {
+		return made, &os.PathError{Op: "mkdir", Path: dir, Err: err}
+	}
+	if made, err = mkdirAll(parent, made, mkdir); err != nil {
+		return made, err
+	}
+	if err := mkdir(dir); err != nil {
+		if err == unix.EEXIST {
+			return made, nil
+		}
+		return made, &os.PathError{Op: "mkdir", Path: dir, Err: err}
+	}
+	return append(made, dir), nil
+}
+
+// kernelMkdir creates a cgroup and returns a bare errno; tests swap in one that also writes the
+// files cgroupfs would show, since a fixture tree is a plain directory.
+func kernelMkdir(dir string) error { return unix.Mkdir(dir, 0o755) }
+
+func kernelRmdir(dir string) error { return unix.Rmdir(dir) }
+
+// removeCreated removes the directories pcr made, children first. A leaf
+// (a container cgroup) must go: its processes may still be exiting, so EBUSY
+// is retried for a bounded time. A shared parent such as "pcr" is removed
+// only when it is empty; another container still using it is not an error.
+func removeCreated(created []string, isLeaf func(string) bool, rmdir func(string) error) error {
+	var errs []error
+	for i := len(created) - 1; i >= 0; i-- {
+		dir := created[i]
+		if !isLeaf(dir) {
+			if err := rmdir(dir); err != nil && err != unix.ENOENT && err != unix.EBUSY && err != unix.ENOTEMPTY && err != unix.EEXIST {
+				errs = append(errs, &os.PathError{Op: "rmdir", Path: dir, Err: err})
+			}
+			continue
+		}
+		if err := removeLeaf(dir, rmdir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeLeaf also removes cgroups the container made below its own (systemd
+// inside a container does that); they lie inside a cgroup pcr created.
+func removeLeaf(dir string, rmdir func(string) error) error {
+	subs, err := subdirs(dir)
+	if err != nil {
+		return fmt.Errorf("remove cgroup %s: %w", dir, err)
+	}
+	for _, s := range subs {
+		if err := removeLeaf(filepath.Join(dir, s), rmdir); err != nil {
+			return err
+		}
+	}
+	delay := time.Millisecond
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := rmdir(dir)
+		if err == nil || err == unix.ENOENT {
+			return nil
+		}
+		if err != unix.EBUSY || time.Now().After(deadline) {
+			return fmt.Errorf("remove cgroup: %w", &os.PathError{Op: "rmdir", Path: dir, Err: err})
+		}
+		time.Sleep(delay)
+		if delay < 100*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+// waitFor polls done with a growing delay until it reports true or the
+// bound passes; freezing is asynchronous in both cgroup versions.
+func waitFor(bound time.Duration, done func() (bool, error)) (bool, error) {
+	delay := 100 * time.Microsecond
+	deadline := time.Now().Add(bound)
+	for {
+		ok, err := done()
+		if ok || err != nil {
+			return ok, err
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		time.Sleep(delay)
+		if delay < 50*time.Millisecond {
+			delay *= 2
+		}
+	}
+}

@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# Run pcr's cgroup and runtime tests on a real pure-cgroup-v2 kernel, under qemu.
+#
+# The development and CI machines boot cgroup v1 hybrid, which we must not change. This script
+# boots Debian's own kernel in qemu (TCG; KVM when /dev/kvm is usable) with cgroup_no_v1=all, from
+# an initramfs that holds everything the tests need, and reads the verdict from the serial console.
+#
+# Host prerequisites (Debian 12; .ci/run installs them):
+#   apt-get install qemu-system-x86 kmod cpio gzip binutils
+# The kernel is NOT installed on the host: the package that linux-image-amd64 depends on
+# (linux-image-6.*-amd64) is fetched with `apt-get download` and unpacked with `dpkg-deb -x` into
+# hack/cgroup2-qemu/build/kernel/, so the host's /boot and /lib/modules stay untouched.
+#
+# What the initramfs holds:
+#   /                    the busybox fixture (rootfs-fixtures/build/busybox/rootfs)
+#   /init                init.sh from this folder
+#   /lib/modules/<kver>  the modules in CGROUP2_MODULES and their dependencies (via modules.dep)
+#   /pcr/bin/pcr         the static pcr binary (+ pcr-oci link)
+#   /pcr/tests/*.test    static test binaries, /pcr/src/<pkg>/ their working dirs (with testdata/)
+#   /pcr/fixtures        a copy of rootfs-fixtures/build (the tests' PCR_FIXTURES)
+#   /pcr/env             settings for init.sh
+#
+# Usage: hack/cgroup2-qemu/run.sh            (make test-cgroup2 runs this from the repo root)
+# Settings (environment):
+#   PCR_BIN             static pcr binary                      (default bin/pcr)
+#   PCR_FIXTURES        built fixtures folder                  (default rootfs-fixtures/build)
+#   CGROUP2_PKGS        packages whose tests run in the VM     (default "./cgroup ./integration")
+#   CGROUP2_RUN         -test.run for ./integration and any other package
+#                                                              (default 'Cgroup|OCI')
+#   CGROUP2_UNIT_RUN    -test.run for ./cgroup                 (default '.': all of its tests)
+#   CGROUP2_TEST_BINS   prebuilt static test binaries to run instead of building CGROUP2_PKGS;
+#                       each gets CGROUP2_RUN (hack/cgroup2-qemu/selftest.sh uses this)
+#   CGROUP2_TEST_TIMEOUT  -test.timeout for each test binary   (default 8m)
+#   CGROUP2_TIMEOUT     seconds before the whole VM is killed  (default 600)
+#   CGROUP2_MODULES     kernel modules to load in the VM       (default "overlay veth bridge")
+#   CGROUP2_TEST_CGROUP cgroup (below the v2 root) to run the tests in; empty: the root cgroup
+#   CGROUP2_KERNEL_PKG  kernel package to fetch (default: what linux-image-amd64 depends on)
+#   CGROUP2_MEM, CGROUP2_SMP  VM size                          (default 2048, 2)
+# Exit status: 0 when the VM printed "PCR-QEMU-RESULT: PASS", 1 otherwise (FAIL, no marker, timeout).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+build="$here/build"
+
+pcr_bin=${PCR_BIN:-$repo/bin/pcr}
+fixtures=${PCR_FIXTURES:-$repo/rootfs-fixtures/build}
+pkgs=${CGROUP2_PKGS:-./cgroup ./integration}
+run_pattern=${CGROUP2_RUN:-Cgroup|OCI}
+unit_run_pattern=${CGROUP2_UNIT_RUN:-.}
+test_timeout=${CGROUP2_TEST_TIMEOUT:-8m}
+vm_timeout=${CGROUP2_TIMEOUT:-600}
+modules=${CGROUP2_MODULES:-overlay veth bridge}
+test_cgroup=${CGROUP2_TEST_CGROUP:-}
+vm_mem=${CGROUP2_MEM:-2048}
+vm_smp=${CGROUP2_SMP:-2}
+go=${GO:-go}
+
+log() { printf '==> cgroup2-qemu: %s\n' "$*" >&2; }
+die() { printf 'cgroup2-qemu: error: %s\n' "$*" >&2; exit 1; }
+
+for tool in qemu-system-x86_64 depmod cpio gzip readelf dpkg-deb apt-get timeout; do
+	command -v "$tool" >/dev/null || die "$tool not found; install: apt-get install qemu-system-x86 kmod cpio gzip binutils"
+done
+
+require_static() {
+	if readelf -lW "$1" | grep -q 'Requesting program interpreter'; then
+		die "$1 is dynamically linked; the initramfs has no libc (build it with -extldflags -static)"
+	fi
+}
+
+# fetch_kernel sets kernel_image and modules_root (a folder holding lib/modules/<kver>).
+fetch_kernel() {
+	local pkg=${CGROUP2_KERNEL_PKG:-}
+	if [[ -z $pkg ]]; then
+		pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+		[[ -n $pkg ]] || die "cannot resolve linux-image-amd64's kernel package (apt-get update?)"
+	fi
+	local dir="$build/kernel/$pkg"
+	if [[ ! -f $dir/.done ]]; then
+		log "fetching kernel package $pkg"
+		rm -rf "$dir"
+		mkdir -p "$dir/dl"
+		chmod 755 "$dir/dl"
+		(cd "$dir/dl" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) ||
+			die "apt-get download $pkg failed"
+		dpkg-deb -x "$dir"/dl/*.deb "$dir/x"
+		mkdir -p "$dir/root/lib"
+		mv "$dir"/x/boot/vmlinuz-* "$dir/vmlinuz"
+		mv "$dir"/x/lib/modules "$dir/root/lib/"
+		rm -rf "$dir/x" "$dir/dl"
+		# The package builds modules.dep in its postinst; we never install it, so do it here.
+		local kver
+		kver=$(ls "$dir/root/lib/modules")
+		depmod -b "$dir/root" "$kver"
+		touch "$dir/.done"
+	fi
+	kernel_image="$dir/vmlinuz"
+	modules_root="$dir/root"
+}
+
+# module_load_order prints the .ko paths (relative to lib/modules/<kver>) for the named modules,
+# dependencies first, each once. Built-in modules print nothing.
+module_load_order() {
+	local kdir=$1
+	shift
+	awk -v want="$*" '
+		function norm(s) { gsub(/-/, "_", s); return s }
+		function base(p,   b) { b = p; sub(/.*\//, "", b); sub(/\.ko(\.(xz|zst|gz))?$/, "", b); return norm(b) }
+		function emit(p,   n, i, d) {
+			if (p in done) return
+			done[p] = 1
+			n = split(deps[p], d, " ")
+			for (i = 1; i <= n; i++) emit(d[i])
+			print p
+		}
+		FILENAME ~ /modules\.builtin$/ { builtin[base($0)] = 1; next }
+		{ p = $1; sub(/:$/, "", p); $1 = ""; deps[p] = $0; byname[base(p)] = p }
+		END {
+			n = split(want, w, " ")
+			for (i = 1; i <= n; i++) {
+				m = norm(w[i])
+				if (m in builtin) continue
+				if (!(m in byname)) { print "unknown module " w[i] > "/dev/stderr"; exit 1 }
+				emit(byname[m])
+			}
+		}' "$kdir/modules.builtin" "$kdir/modules.dep"
+}
+
+build_test_binaries() {
+	local dest=$1 pkg name
+	: >"$dest/../tests.list"
+	if [[ -n ${CGROUP2_TEST_BINS:-} ]]; then
+		for bin in $CGROUP2_TEST_BINS; do
+			name=$(basename "$bin")
+			require_static "$bin"
+			install -m 0755 "$bin" "$dest/$name"
+			mkdir -p "$dest/../src/$name"
+			printf '%s\t%s\t%s\n' "$name" "$run_pattern" "/pcr/src/$name" >>"$dest/../tests.list"
+		done
+		return
+	fi
+	for pkg in $pkgs; do
+		name=$(basename "$pkg").test
+		log "building $pkg test binary (static)"
+		(cd "$repo" && CGO_ENABLED=1 "$go" test -c -tags osusergo,netgo \
+			-ldflags '-s -w -extldflags -static' -o "$dest/$name" "$pkg") ||
+			die "build test binary for $pkg failed"
+		if [[ ! -f $dest/$name ]]; then
+			log "warning: $pkg has no test files; nothing to run from it"
+			continue
+		fi
+		require_static "$dest/$name"
+		mkdir -p "$dest/../src/${pkg#./}"
+		if [[ -d $repo/${pkg#./}/testdata ]]; then
+			cp -a "$repo/${pkg#./}/testdata" "$dest/../src/${pkg#./}/"
+		fi
+		local pattern=$run_pattern
+		[[ $pkg == ./cgroup ]] && pattern=$unit_run_pattern
+		printf '%s\t%s\t%s\n' "$name" "$pattern" "/pcr/src/${pkg#./}" >>"$dest/../tests.list"
+	done
+}
+
+start=$SECONDS
+[[ -x $pcr_bin ]] || die "$pcr_bin missing; run make build"
+require_static "$pcr_bin"
+[[ -x $fixtures/busybox/rootfs/bin/busybox ]] || die "$fixtures/busybox/rootfs missing; run make fixtures"
+
+fetch_kernel
+kver=$(ls "$modules_root/lib/modules")
+
+stage="$build/initramfs"
+rm -rf "$stage"
+mkdir -p "$build"
+cp -a "$fixtures/busybox/rootfs" "$stage"
+mkdir -p "$stage/pcr/bin" "$stage/pcr/tests" "$stage/pcr/fixtures" "$stage/lib/modules/$kver"
+# The kernel opens /dev/console before /init runs; without it init.sh would start with no output.
+[[ -e $stage/dev/console ]] || mknod -m 600 "$stage/dev/console" c 5 1
+install -m 0755 "$here/init.sh" "$stage/init"
+install -m 0755 "$pcr_bin" "$stage/pcr/bin/pcr"
+ln -s pcr "$stage/pcr/bin/pcr-oci"
+tar -C "$fixtures" --exclude=./cache --exclude='./busybox/.work.*' -cf - . | tar -C "$stage/pcr/fixtures" -xf -
+
+: >"$stage/lib/modules/$kver/load-order"
+for ko in $(module_load_order "$modules_root/lib/modules/$kver" $modules); do
+	mkdir -p "$stage/lib/modules/$kver/$(dirname "$ko")"
+	case $ko in
+	*.xz) xz -dc "$modules_root/lib/modules/$kver/$ko" >"$stage/lib/modules/$kver/${ko%.xz}" ;;
+	*.zst) zstd -qdc "$modules_root/lib/modules/$kver/$ko" >"$stage/lib/modules/$kver/${ko%.zst}" ;;
+	*) cp "$modules_root/lib/modules/$kver/$ko" "$stage/lib/modules/$kver/$ko" ;;
+	esac
+	ko=${ko%.xz}
+	echo "${ko%.zst}" >>"$stage/lib/modules/$kver/load-order"
+done
+
+build_test_binaries "$stage/pcr/tests"
+[[ -s $stage/pcr/tests.list ]] || die "no test binaries to run (packages: $pkgs)"
+
+# A fresh nonce per run, so neither a stale log nor a test printing the marker can pass the run.
+nonce=$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+cat >"$stage/pcr/env" <<EOF
+PCR_QEMU_NONCE='$nonce'
+PCR_QEMU_TEST_TIMEOUT='$test_timeout'
+PCR_QEMU_TEST_CGROUP='$test_cgroup'
+EOF
+
+initrd="$build/initramfs.cpio.gz"
+log "packing initramfs"
+(cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet | gzip -1 >"$initrd")
+log "initramfs $(du -h "$initrd" | cut -f1), kernel $kver, prepared in $((SECONDS - start))s"
+
+accel=(-accel tcg -cpu max)
+if [[ -w /dev/kvm ]]; then
+	accel=(-accel kvm -cpu host)
+fi
+
+console="$build/console.log"
+boot=$SECONDS
+log "booting ($vm_mem MiB, $vm_smp CPUs, ${accel[1]}); serial log: $console"
+set +e
+timeout --kill-after=10 "$vm_timeout" qemu-system-x86_64 "${accel[@]}" \
+	-m "$vm_mem" -smp "$vm_smp" -nographic -no-reboot -nic none \
+	-kernel "$kernel_image" -initrd "$initrd" \
+	-append "console=ttyS0 cgroup_no_v1=all panic=-1 quiet random.trust_cpu=on" \
+	</dev/null 2>&1 | tee "$console"
+qemu_rc=${PIPESTATUS[0]}
+set -e
+log "VM ran $((SECONDS - boot))s, total $((SECONDS - start))s (qemu exit $qemu_rc)"
+
+if tr -d '\r' <"$console" | grep -qx "PCR-QEMU-RESULT: PASS $nonce"; then
+	log "PASS"
+	exit 0
+fi
+if tr -d '\r' <"$console" | grep -qx "PCR-QEMU-RESULT: FAIL $nonce"; then
+	log "FAIL: tests failed in the VM (see above)"
+elif [[ $qemu_rc -eq 124 || $qemu_rc -eq 137 ]]; then
+	log "FAIL: VM killed after ${vm_timeout}s without a result"
+else
+	log "FAIL: VM stopped without a result marker (kernel panic or init crash?)"
+fi
+exit 1

@@ -1,0 +1,43 @@
+// pcr: a container runtime and engine. Called as pcr-oci it is the
+// runc-compatible runtime alone.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"pcr/cli"
+	"pcr/runtime"
+)
+
+// Set by the Makefile.
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func main() {
+	// The re-exec'd container init must act before anything else parses argv.
+	if runtime.IsInit() {
+		runtime.Init()
+	}
+	v := version
+	if commit != "" {
+		v += "\ncommit: " + commit
+	}
+	app := cli.NewApp(v)
+	if filepath.Base(os.Args[0]) == "pcr-oci" {
+		app = cli.NewOCIApp(v)
+	}
+	app.Metadata = map[string]any{}
+	err := app.Run(os.Args)
+	if code, ok := cli.ExitCode(err); ok {
+		os.Exit(code)
+	}
+	if err != nil {
+		cli.LogError(app, err)
+		fmt.Fprintf(os.Stderr, "pcr: %v\n", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,287 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"pcr/cgroup"
+)
+
+// CreateOpts are runc's create flags.
+type CreateOpts struct {
+	ID            string
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	NoPivot       bool
+	// Stdio of the container's process when it has no terminal.
+	Stdin, Stdout, Stderr *os.File
+	// KeepTerminal: `run` in the foreground proxies the pty itself instead
+	// of handing it to a console socket.
+	KeepTerminal bool
+	PreserveFDs  int
+}
+
+// Container is a created container together with the handle on its init,
+// which only the creating process has (run uses it to wait).
+type Container struct {
+	State     *State
+	init      *child
+	PtyMaster *os.File
+}
+
+// Create sets up a container and leaves its init waiting on exec.fifo.
+// On any failure everything made so far is undone.
+func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
+	if err := ValidateID(o.ID); err != nil {
+		return nil, err
+	}
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", o.Bundle, err)
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	r.Trace.Stage("config.json loaded and validated")
+	if spec.Process.Terminal && o.ConsoleSocket == "" && !o.KeepTerminal {
+		return nil, errors.New("process.terminal is true: --console-socket is required")
+	}
+	if !spec.Process.Terminal && o.ConsoleSocket != "" {
+		return nil, errors.New("--console-socket given but process.terminal is false")
+	}
+	if err := checkSecurityFields(spec, r); err != nil {
+		return nil, err
+	}
+	ns, err := planNamespaces(spec)
+	if err != nil {
+		return nil, err
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if fi, err := os.Stat(rootfs); err != nil {
+		return nil, fmt.Errorf("root.path: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("root.path %s is not a directory", rootfs)
+	}
+
+	dir := r.dir(o.ID)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("container %s: %w", o.ID, ErrExist)
+		}
+		return nil, fmt.Errorf("create state dir %s: %w", dir, err)
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	defer unlock()
+
+	owner := ""
+	if u, err := user.LookupId(strconv.Itoa(os.Geteuid())); err == nil {
+		owner = u.Username
+	}
+	st := &State{
+		OCIVersion: spec.Version, ID: o.ID, Bundle: bundle, Rootfs: rootfs,
+		Created: time.Now().UTC(), Owner: owner, Annotations: spec.Annotations,
+		OwnPidNS: hasNS(spec, specs.PIDNamespace) && nsPath(spec, specs.PIDNamespace) == "",
+		Config:   spec, dir: dir, Status: StatusCreating,
+	}
+	var cg cgroup.Manager
+	var init *child
+	defer func() {
+		if err == nil {
+			return
+		}
+		if init != nil {
+			init.kill()
+		}
+		if cg != nil {
+			cg.Delete()
+		}
+		os.RemoveAll(dir)
+	}()
+
+	if err := unix.Mkfifo(st.fifoPath(), 0o622); err != nil {
+		return nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	cg, err = cgroup.New(spec.Linux.CgroupsPath, o.ID)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup for %s: %w", o.ID, err)
+	}
+	st.Cgroup = cg.State()
+	if err := st.save(); err != nil {
+		return nil, err
+	}
+	res := specs.LinuxResources{}
+	if spec.Linux.Resources != nil {
+		res = *spec.Linux.Resources
+	}
+	res.Devices = cgroupDevices(spec)
+	if err := cg.Apply(&res); err != nil {
+		return nil, fmt.Errorf("create container %s: %w", o.ID, err)
+	}
+	st.Cgroup = cg.State()
+	r.Trace.Stage("cgroup created and limits written (%s)", cgroup.Mode())
+	cgFD, err := cg.FD()
+	if err != nil {
+		return nil, err
+	}
+	if cgFD >= 0 {
+		defer unix.Close(cgFD)
+	}
+
+	fifo, err := os.OpenFile(st.fifoPath(), unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer fifo.Close()
+
+	so := spawnOpts{
+		ns: ns, fifo: fifo,
+		stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr, cgroupFD: cgFD,
+		uidMaps: idMaps(spec.Linux.UIDMappings), gidMaps: idMaps(spec.Linux.GIDMappings),
+	}
+	if r.Trace.Enabled() {
+		so.trace = os.Stderr
+	}
+	if spec.Process.Terminal {
+		so.stdin, so.stdout, so.stderr = nil, nil, nil
+	}
+	for i := 0; i < o.PreserveFDs; i++ {
+		so.preserve = append(so.preserve, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	init, err = spawn(so)
+	if err != nil {
+		return nil, err
+	}
+	r.Trace.Stage("init re-exec'd with clone flags %#x", ns.cloneFlags)
+
+	cfg := &initConfig{
+		ID: o.ID, Bundle: bundle, Spec: spec, Rootfs: rootfs, NoPivot: o.NoPivot,
+		UserNS:   hasNS(spec, specs.UserNamespace),
+		NewCgroup: ns.newCgroupNS, CgroupV2: cgroup.Mode() == "v2",
+		CgroupDirs: st.Cgroup.Paths, Annotations: spec.Annotations, PreserveFDs: o.PreserveFDs,
+	}
+	if r.Trace.Enabled() {
+		cfg.TraceStart = r.Trace.start.UnixNano()
+	}
+	onPid := func(pid int) error {
+		st.Pid = pid
+		st.PidStart, _, _ = procStat(pid)
+		if err := st.save(); err != nil {
+			return err
+		}
+		if cgFD < 0 {
+			if err := cg.AddProc(pid); err != nil {
+				return fmt.Errorf("put init in its cgroup: %w", err)
+			}
+		}
+		return nil
+	}
+	onHooks := func() error {
+		hs := st.SpecState()
+		hs.Status = specs.StateCreating
+		hs.Pid = st.Pid
+		if spec.Hooks != nil {
+			//nolint:staticcheck // prestart is deprecated but still part of the contract
+			if err := runHooks("prestart", spec.Hooks.Prestart, hs); err != nil {
+				return err
+			}
+			if err := runHooks("createRuntime", spec.Hooks.CreateRuntime, hs); err != nil {
+				return err
+			}
+		}
+		r.Trace.Stage("prestart/createRuntime hooks done")
+		return nil
+	}
+	if err := init.handshake(cfg, onPid, onHooks); err != nil {
+		return nil, fmt.Errorf("create container %s: %w", o.ID, err)
+	}
+	r.Trace.Stage("init ready, waiting on exec.fifo")
+	init.sync.f.Close()
+
+	c = &Container{State: st, init: init}
+	if init.ptyMaster != nil {
+		if o.ConsoleSocket != "" {
+			err = sendConsole(o.ConsoleSocket, init.ptyMaster)
+			init.ptyMaster.Close()
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			c.PtyMaster = init.ptyMaster
+		}
+	}
+	st.Status = StatusCreated
+	if err := st.save(); err != nil {
+		return nil, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, st.Pid); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	var out []syscall.SysProcIDMap
+	for _, e := range m {
+		out = append(out, syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)})
+	}
+	return out
+}
+
+func writePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644)
+}
+
+// checkSecurityFields refuses LSM settings this host cannot honour, like runc.
+func checkSecurityFields(s *specs.Spec, r *Runtime) error {
+	if s.Process.ApparmorProfile != "" && !apparmorEnabled() {
+		return fmt.Errorf("process.apparmorProfile %q: AppArmor is not enabled on this host", s.Process.ApparmorProfile)
+	}
+	if s.Process.SelinuxLabel != "" || s.Linux.MountLabel != "" {
+		if !selinuxEnabled() {
+			r.warnf("SELinux is not enabled on this host: selinuxLabel/mountLabel ignored")
+		} else {
+			return errors.New("SELinux labels are not supported by pcr yet")
+		}
+	}
+	if s.Process.Scheduler != nil {
+		return errors.New("process.scheduler is not supported by pcr")
+	}
+	if s.Process.IOPriority != nil {
+		return errors.New("process.ioPriority is not supported by pcr")
+	}
+	return nil
+}
+
+func apparmorEnabled() bool {
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	return err == nil && len(b) > 0 && b[0] == 'Y'
+}
+
+func selinuxEnabled() bool {
+	_, err := os.Stat("/sys/fs/selinux/enforce")
+	return err == nil
+}

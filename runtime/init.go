@@ -1,0 +1,197 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// IsInit says whether this process was re-exec'd as a container init or
+// exec child; main calls Init before the CLI parses anything.
+func IsInit() bool { return len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv("_PCR_SYNCFD") != "" }
+
+// Init is the child side of create and exec. It never returns: it execs
+// the payload or exits 1 after telling the parent why.
+func Init() {
+	syncFD, err := strconv.Atoi(os.Getenv("_PCR_SYNCFD"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pcr init: bad _PCR_SYNCFD")
+		os.Exit(1)
+	}
+	sock := syncSocket{os.NewFile(uintptr(syncFD), "sync")}
+	err = runInit(sock)
+	if err == nil {
+		err = errors.New("init returned without exec")
+	}
+	sock.send(syncMsg{Type: msgError, Error: err.Error()})
+	os.Exit(1)
+}
+
+type initProc struct {
+	cfg   *initConfig
+	sock  syncSocket
+	trace *Tracer
+	fifo  int
+}
+
+func runInit(sock syncSocket) error {
+	m, _, err := sock.recv()
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	if m.Type != msgConfig || m.Config == nil {
+		return fmt.Errorf("expected config, got %q", m.Type)
+	}
+	p := &initProc{cfg: m.Config, sock: sock, fifo: -1}
+	p.trace = NewTracer(nil)
+	if fd, err := strconv.Atoi(os.Getenv("_PCR_TRACEFD")); err == nil {
+		p.trace = NewTracer(os.NewFile(uintptr(fd), "trace"))
+		p.trace.who = "pcr init"
+		if p.cfg.TraceStart != 0 {
+			p.trace.start = time.Unix(0, p.cfg.TraceStart)
+		}
+		p.trace.Stage("init running in its namespaces")
+	}
+	if fd, err := strconv.Atoi(os.Getenv("_PCR_FIFOFD")); err == nil {
+		p.fifo = fd
+	}
+	for _, k := range []string{"_PCR_SYNCFD", "_PCR_TRACEFD", "_PCR_FIFOFD"} {
+		os.Unsetenv(k)
+	}
+	if p.cfg.Exec {
+		return p.execProcess()
+	}
+	return p.initContainer()
+}
+
+func (p *initProc) initContainer() error {
+	spec := p.cfg.Spec
+	if p.cfg.NewCgroup {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+		p.trace.Stage("cgroup namespace unshared")
+	}
+	if hasNS(spec, specs.MountNamespace) {
+		if err := p.prepareRootfs(); err != nil {
+			return err
+		}
+	} else if err := unix.Chroot(p.cfg.Rootfs); err != nil {
+		return fmt.Errorf("chroot %s: %w", p.cfg.Rootfs, err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir /: %w", err)
+	}
+	var console *os.File
+	if spec.Process.Terminal {
+		var err error
+		if console, err = p.setupTerminal(); err != nil {
+			return err
+		}
+		defer console.Close()
+	}
+	if err := writeSysctls(spec.Linux.Sysctl); err != nil {
+		return err
+	}
+	if err := p.finishRootfs(); err != nil {
+		return err
+	}
+	if hasNS(spec, specs.UTSNamespace) {
+		if spec.Hostname != "" {
+			if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+				return fmt.Errorf("sethostname %q: %w", spec.Hostname, err)
+			}
+		}
+		if spec.Domainname != "" {
+			if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+				return fmt.Errorf("setdomainname %q: %w", spec.Domainname, err)
+			}
+		}
+	}
+	fin, err := p.prepareFinal(spec.Process)
+	if err != nil {
+		return err
+	}
+	if err := fin.dropPrivileges(); err != nil {
+		return err
+	}
+	p.trace.Stage("user %d:%d set, capabilities dropped", spec.Process.User.UID, spec.Process.User.GID)
+	if err := p.sock.send(syncMsg{Type: msgReady}); err != nil {
+		return fmt.Errorf("tell parent ready: %w", err)
+	}
+	p.sock.f.Close()
+	if err := p.waitStart(); err != nil {
+		return err
+	}
+	if spec.Hooks != nil && len(spec.Hooks.StartContainer) > 0 {
+		st := p.hookState(specs.StateCreated)
+		if err := runHooks("startContainer", spec.Hooks.StartContainer, st); err != nil {
+			// The parent is gone; stderr is all that is left to explain.
+			fmt.Fprintf(os.Stderr, "pcr: %v\n", err)
+			os.Exit(1)
+		}
+	}
+	return fin.exec(p.trace)
+}
+
+func (p *initProc) hookState(status specs.ContainerState) specs.State {
+	return specs.State{Version: specs.Version, ID: p.cfg.ID, Status: status, Pid: os.Getpid(),
+		Bundle: p.cfg.Bundle, Annotations: p.cfg.Annotations}
+}
+
+// waitStart blocks until `pcr oci start` opens the fifo for reading.
+func (p *initProc) waitStart() error {
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(p.fifo), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	if _, err := unix.Write(fd, []byte{0}); err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	unix.Close(fd)
+	unix.Close(p.fifo)
+	return nil
+}
+
+func (p *initProc) execProcess() error {
+	spec := p.cfg.Spec
+	var console *os.File
+	if spec.Process.Terminal {
+		var err error
+		if console, err = p.setupTerminal(); err != nil {
+			return err
+		}
+		defer console.Close()
+	}
+	fin, err := p.prepareFinal(spec.Process)
+	if err != nil {
+		return err
+	}
+	if err := fin.dropPrivileges(); err != nil {
+		return err
+	}
+	if err := p.sock.send(syncMsg{Type: msgReady}); err != nil {
+		return fmt.Errorf("tell parent ready: %w", err)
+	}
+	return fin.exec(p.trace)
+}
+
+func writeSysctls(sysctl map[string]string) error {
+	for k, v := range sysctl {
+		path := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
+		if strings.Contains(k, "/") || strings.Contains(k, "..") {
+			return fmt.Errorf("sysctl %q: invalid name", k)
+		}
+		if err := os.WriteFile(path, []byte(v), 0); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+		}
+	}
+	return nil
+}

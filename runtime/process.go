@@ -1,0 +1,256 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"pcr/runtime/internal/nsenter"
+)
+
+// child is the parent's handle on a re-exec'd init or exec process.
+type child struct {
+	cmd  *exec.Cmd
+	sync syncSocket
+	pid  int
+	// ptyMaster is set when the child sent its terminal.
+	ptyMaster *os.File
+	waited    bool
+	exitErr   error
+}
+
+// spawnOpts describe one re-exec of /proc/self/exe as `pcr init`.
+type spawnOpts struct {
+	ns       nsPlan
+	preserve []*os.File // fds 3… in the child, kept across exec (--preserve-fds)
+	fifo     *os.File   // exec.fifo, O_PATH
+	env      []string
+	stdin    *os.File
+	stdout   *os.File
+	stderr   *os.File
+	cgroupFD int // v2: clone straight into the cgroup
+	uidMaps  []syscall.SysProcIDMap
+	gidMaps  []syscall.SysProcIDMap
+	trace    *os.File
+}
+
+// spawn starts the child. It runs the clone on a locked thread that first
+// joins the parent-side namespaces, so the child inherits them; that thread
+// is never unlocked and dies with its goroutine.
+func spawn(o spawnOpts) (*child, error) {
+	parentSock, childSock, err := newSyncPair()
+	if err != nil {
+		return nil, err
+	}
+	defer childSock.Close()
+
+	cmd := &exec.Cmd{
+		Path:   "/proc/self/exe",
+		Args:   []string{"pcr", "init"},
+		Stdin:  o.stdin,
+		Stdout: o.stdout,
+		Stderr: o.stderr,
+	}
+	// Preserved fds come first so they keep their numbers in the payload.
+	cmd.ExtraFiles = append(append([]*os.File{}, o.preserve...), childSock)
+	syncFD := 2 + len(cmd.ExtraFiles)
+	env := append([]string{}, o.env...)
+	env = append(env, "_PCR_SYNCFD="+strconv.Itoa(syncFD))
+	if o.fifo != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, o.fifo)
+		env = append(env, "_PCR_FIFOFD="+strconv.Itoa(2+len(cmd.ExtraFiles)))
+	}
+	if o.trace != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, o.trace)
+		env = append(env, "_PCR_TRACEFD="+strconv.Itoa(2+len(cmd.ExtraFiles)))
+	}
+	if len(o.ns.childJoins) > 0 || o.ns.childUnshare != 0 {
+		joins := make([]nsenter.Join, 0, len(o.ns.childJoins))
+		for _, j := range o.ns.childJoins {
+			joins = append(joins, nsenter.Join{Type: j[0], Path: j[1]})
+		}
+		nsEnv, err := nsenter.Env(joins, o.ns.childUnshare, syncFD)
+		if err != nil {
+			parentSock.Close()
+			return nil, err
+		}
+		env = append(env, nsEnv...)
+	}
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:                 o.ns.cloneFlags,
+		UidMappings:                o.uidMaps,
+		GidMappings:                o.gidMaps,
+		GidMappingsEnableSetgroups: true,
+	}
+	if o.cgroupFD >= 0 {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = o.cgroupFD
+	}
+
+	startErr := make(chan error, 1)
+	go func() {
+		if len(o.ns.parentJoins) > 0 {
+			goruntime.LockOSThread() // never unlocked: the thread is tainted
+			for _, name := range []string{"user", "ipc", "uts", "net", "pid", "cgroup", "time"} {
+				path, ok := o.ns.parentJoins[name]
+				if !ok {
+					continue
+				}
+				if err := setnsPath(path); err != nil {
+					startErr <- fmt.Errorf("join %s namespace %s: %w", name, path, err)
+					return
+				}
+			}
+		}
+		startErr <- cmd.Start()
+	}()
+	if err := <-startErr; err != nil {
+		parentSock.Close()
+		return nil, fmt.Errorf("start init: %w", err)
+	}
+	return &child{cmd: cmd, sync: syncSocket{parentSock}, pid: cmd.Process.Pid}, nil
+}
+
+func setnsPath(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Setns(fd, 0)
+}
+
+// wait reaps the child once and remembers how it ended.
+func (c *child) wait() error {
+	if !c.waited {
+		c.exitErr = c.cmd.Wait()
+		c.waited = true
+	}
+	return c.exitErr
+}
+
+// kill stops a child that failed half-way.
+func (c *child) kill() {
+	unix.Kill(c.pid, unix.SIGKILL)
+	if c.cmd.Process.Pid != c.pid {
+		c.cmd.Process.Kill()
+	}
+	c.wait()
+}
+
+// deathCause explains a child that closed the socket without a word.
+func (c *child) deathCause() error {
+	err := c.wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return fmt.Errorf("init was killed by %s", ws.Signal())
+		}
+		return fmt.Errorf("init exited with status %d", ee.ExitCode())
+	}
+	if err != nil {
+		return err
+	}
+	return errors.New("init exited before it was ready")
+}
+
+// handshake drives the protocol in sync.go until the child is ready.
+// onHooks runs prestart/createRuntime hooks while the child waits.
+func (c *child) handshake(cfg *initConfig, onPid func(int) error, onHooks func() error) error {
+	sentConfig := false
+	sendConfig := func() error {
+		sentConfig = true
+		if err := c.sync.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+			return fmt.Errorf("send config to init: %w", err)
+		}
+		return nil
+	}
+	// Without a constructor fork the pid is known now.
+	if err := onPid(c.pid); err != nil {
+		return err
+	}
+	if !c.mayForkInC() {
+		if err := sendConfig(); err != nil {
+			return err
+		}
+	}
+	for {
+		m, fds, err := c.sync.recv()
+		if err != nil {
+			if errors.Is(err, errSyncEOF) || errors.Is(err, unix.ECONNRESET) {
+				return c.deathCause()
+			}
+			return fmt.Errorf("read from init: %w", err)
+		}
+		switch m.Type {
+		case msgError:
+			c.wait()
+			return errors.New(strings.TrimPrefix(m.Error, "pcr init: "))
+		case msgPid:
+			c.pid = m.Pid
+			if err := onPid(c.pid); err != nil {
+				return err
+			}
+			if !sentConfig {
+				if err := sendConfig(); err != nil {
+					return err
+				}
+			}
+		case msgHooks:
+			if onHooks != nil {
+				if err := onHooks(); err != nil {
+					return err
+				}
+			}
+			if err := c.sync.send(syncMsg{Type: msgHooksDone}); err != nil {
+				return fmt.Errorf("resume init after hooks: %w", err)
+			}
+		case msgPty:
+			if len(fds) != 1 {
+				return errors.New("init sent a terminal without its fd")
+			}
+			c.ptyMaster = os.NewFile(uintptr(fds[0]), "pty-master")
+		case msgReady:
+			if !sentConfig {
+				return errors.New("init ready before it got its config")
+			}
+			return nil
+		default:
+			return fmt.Errorf("unexpected message %q from init", m.Type)
+		}
+	}
+}
+
+// mayForkInC says whether the nsenter constructor forks, in which case the
+// real pid arrives as a message before the config is sent.
+func (c *child) mayForkInC() bool {
+	for _, e := range c.cmd.Env {
+		if strings.HasPrefix(e, "_PCR_NSENTER=") {
+			return strings.Contains(e, "pid:") || strings.Contains(e, "time:")
+		}
+	}
+	return false
+}
+
+// exitStatus turns a wait result into a shell-style status.
+func exitStatus(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return 255
+}

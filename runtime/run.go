@@ -1,0 +1,120 @@
+package runtime
+
+import (
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+)
+
+// RunOpts are `run`'s flags: create's plus --detach.
+type RunOpts struct {
+	CreateOpts
+	Detach bool
+}
+
+// Run creates and starts a container. In the foreground it forwards
+// signals, proxies the terminal, waits, deletes the container and returns
+// the payload's status (128+N when killed by signal N).
+func (r *Runtime) Run(o RunOpts) (int, error) {
+	o.KeepTerminal = !o.Detach
+	c, err := r.Create(o.CreateOpts)
+	if err != nil {
+		return 0, err
+	}
+	if o.Detach {
+		if err := r.Start(o.ID); err != nil {
+			r.Delete(o.ID, true)
+			return 0, err
+		}
+		return 0, nil
+	}
+	fg := startForeground(c.State.Pid, c.PtyMaster)
+	if err := r.Start(o.ID); err != nil {
+		fg.stop()
+		r.Delete(o.ID, true)
+		return 0, err
+	}
+	status := c.Wait()
+	fg.stop()
+	if err := r.Delete(o.ID, true); err != nil {
+		return status, err
+	}
+	return status, nil
+}
+
+// RunForeground forwards signals and proxies the pty of an exec'd process.
+func RunForeground(p *Process) int {
+	fg := startForeground(p.Pid, p.PtyMaster)
+	status := p.Wait()
+	fg.stop()
+	return status
+}
+
+type foreground struct {
+	sigs    chan os.Signal
+	done    chan struct{}
+	copying sync.WaitGroup
+	restore func()
+	pty     *os.File
+}
+
+func startForeground(pid int, pty *os.File) *foreground {
+	fg := &foreground{sigs: make(chan os.Signal, 32), done: make(chan struct{}), restore: func() {}, pty: pty}
+	signal.Notify(fg.sigs)
+	if pty != nil {
+		if term.IsTerminal(int(os.Stdin.Fd())) {
+			if st, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
+				fg.restore = func() { term.Restore(int(os.Stdin.Fd()), st) }
+			}
+			resizePty(pty)
+		}
+		go io.Copy(pty, os.Stdin)
+		fg.copying.Add(1)
+		go func() {
+			defer fg.copying.Done()
+			io.Copy(os.Stdout, pty)
+		}()
+	}
+	go func() {
+		for {
+			select {
+			case <-fg.done:
+				return
+			case s := <-fg.sigs:
+				sig := s.(unix.Signal)
+				switch sig {
+				case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
+				case unix.SIGWINCH:
+					if pty != nil {
+						resizePty(pty)
+					}
+				default:
+					unix.Kill(pid, sig)
+				}
+			}
+		}
+	}()
+	return fg
+}
+
+func (fg *foreground) stop() {
+	signal.Stop(fg.sigs)
+	close(fg.done)
+	if fg.pty != nil {
+		// The payload is gone; drain what it wrote, then give the terminal back.
+		fg.copying.Wait()
+		fg.pty.Close()
+	}
+	fg.restore()
+}
+
+func resizePty(pty *os.File) {
+	ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ)
+	if err == nil {
+		unix.IoctlSetWinsize(int(pty.Fd()), unix.TIOCSWINSZ, ws)
+	}
+}

@@ -1,0 +1,79 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Start releases a created container's init: opening exec.fifo for reading
+// unblocks its write, and removing the fifo marks the container running.
+func (r *Runtime) Start(id string) error {
+	st, err := r.Load(id)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockDir(st.dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st.refresh()
+	switch st.Status {
+	case StatusCreated:
+	case StatusStopped:
+		return fmt.Errorf("cannot start a container that has stopped")
+	default:
+		return fmt.Errorf("cannot start a container in the %s state", st.Status)
+	}
+	fd, err := unix.Open(st.fifoPath(), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("start %s: open exec fifo: %w", id, err)
+	}
+	defer unix.Close(fd)
+	// Init is blocked in open(O_WRONLY) and writes one byte once we are here.
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(pfd, 100)
+		if err != nil && err != unix.EINTR {
+			return fmt.Errorf("start %s: wait on exec fifo: %w", id, err)
+		}
+		if n > 0 {
+			var b [1]byte
+			if n, _ := unix.Read(fd, b[:]); n == 1 {
+				break
+			}
+		}
+		if !processAlive(st.Pid, st.PidStart) {
+			return fmt.Errorf("start %s: init process %d is gone", id, st.Pid)
+		}
+	}
+	if err := os.Remove(st.fifoPath()); err != nil {
+		return fmt.Errorf("start %s: remove exec fifo: %w", id, err)
+	}
+	r.Trace.Stage("container started")
+	if h := st.Config.Hooks; h != nil && len(h.Poststart) > 0 {
+		hs := st.SpecState()
+		hs.Status = specs.StateRunning
+		if err := runHooks("poststart", h.Poststart, hs); err != nil {
+			// The spec says a failing poststart hook is only logged.
+			r.warnf("%v", err)
+		}
+	}
+	return nil
+}
+
+// waitGone waits (bounded) for a process to disappear after a kill.
+func waitGone(pid int, start uint64, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for processAlive(pid, start) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return true
+}

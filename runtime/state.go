@@ -1,0 +1,192 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"pcr/cgroup"
+)
+
+// Status values follow the runtime spec; "paused" is runc's addition.
+const (
+	StatusCreating = "creating"
+	StatusCreated  = "created"
+	StatusRunning  = "running"
+	StatusPaused   = "paused"
+	StatusStopped  = "stopped"
+)
+
+// ErrNotExist and ErrExist let the CLI map errors to runc's messages.
+var (
+	ErrNotExist = errors.New("container does not exist")
+	ErrExist    = errors.New("container with given ID already exists")
+)
+
+const (
+	stateFile = "state.json"
+	fifoName  = "exec.fifo"
+)
+
+// State is what pcr remembers about a container between invocations. The
+// status is never trusted from disk: Load derives it from the init process
+// (pid + start time, so a reused pid is not mistaken for ours) and the fifo.
+type State struct {
+	OCIVersion  string            `json:"ociVersion"`
+	ID          string            `json:"id"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Pid         int               `json:"pid"`
+	PidStart    uint64            `json:"pidStart"`
+	Created     time.Time         `json:"created"`
+	Owner       string            `json:"owner"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Cgroup      cgroup.State      `json:"cgroup"`
+	// OwnPidNS says the init has its own pid namespace, so killing it kills everything.
+	OwnPidNS bool `json:"ownPidNS"`
+	// Config is the spec the container was created from; exec and delete need
+	// it after the bundle may be gone.
+	Config *specs.Spec `json:"config"`
+
+	Status string `json:"-"`
+	dir    string
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]*$`)
+
+// ValidateID refuses ids that could escape the state root or confuse tools.
+func ValidateID(id string) error {
+	if len(id) == 0 || len(id) > 1024 || !idPattern.MatchString(id) || id == "." || id == ".." {
+		return fmt.Errorf("invalid container id %q: use letters, digits and _ . + -", id)
+	}
+	return nil
+}
+
+func (s *State) Dir() string { return s.dir }
+
+func (s *State) fifoPath() string { return filepath.Join(s.dir, fifoName) }
+
+// save writes state.json through a temp file and rename so a crash never
+// leaves half a record.
+func (s *State) save() error {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("save state of %s: %w", s.ID, err)
+	}
+	return writeFileAtomic(filepath.Join(s.dir, stateFile), data, 0o600)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, werr := tmp.Write(data)
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Chmod(tmp.Name(), mode)
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, werr)
+	}
+	return nil
+}
+
+// refresh derives the live status from the kernel, never from the file.
+func (s *State) refresh() {
+	switch {
+	case s.Pid == 0:
+		s.Status = StatusStopped
+		if _, err := os.Stat(s.fifoPath()); err == nil {
+			// Creation was interrupted before init existed.
+			s.Status = StatusCreating
+		}
+	case !processAlive(s.Pid, s.PidStart):
+		s.Status = StatusStopped
+	default:
+		if _, err := os.Stat(s.fifoPath()); err == nil {
+			s.Status = StatusCreated
+			return
+		}
+		s.Status = StatusRunning
+		if m, err := cgroup.Load(s.Cgroup); err == nil {
+			if frozen, err := m.Frozen(); err == nil && frozen {
+				s.Status = StatusPaused
+			}
+		}
+	}
+}
+
+// processAlive reports whether pid still names the process we started:
+// alive, not a zombie, and with the same start time.
+func processAlive(pid int, start uint64) bool {
+	st, state, err := procStat(pid)
+	if err != nil || state == 'Z' || state == 'X' {
+		return false
+	}
+	return start == 0 || st == start
+}
+
+// procStat returns the start time (field 22) and state (field 3) of pid.
+func procStat(pid int) (uint64, byte, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	// comm may hold spaces and parens; fields resume after the last ')'.
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 || i+2 >= len(data) {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(string(data[i+2:]))
+	if len(fields) < 20 {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	return start, fields[0][0], err
+}
+
+// SpecState is the state object of the runtime spec, as `state` prints it
+// and hooks read it on stdin.
+func (s *State) SpecState() specs.State {
+	st := specs.State{
+		Version:     specs.Version,
+		ID:          s.ID,
+		Status:      specs.ContainerState(s.Status),
+		Bundle:      s.Bundle,
+		Annotations: s.Annotations,
+	}
+	if s.Status != StatusStopped {
+		st.Pid = s.Pid
+	}
+	return st
+}
+
+// lock takes an exclusive flock on the container's directory. The lock lives
+// on the directory itself, so it disappears with it and is never leaked.
+func lockDir(dir string) (func(), error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return func() { unix.Close(fd) }, nil
+}
