@@ -4,7 +4,7 @@
 export PATH := $(PATH):/usr/local/go/bin
 
 GO      ?= go
-TAGS    := osusergo,netgo
+TAGS    := osusergo,netgo,urfave_cli_no_docs
 # cgo stays on: the runtime's namespace-joining constructor is C; -static keeps the binary
 # self-contained so it runs in any rootfs and in the cgroup2 qemu initramfs.
 export CGO_ENABLED := 1

@@ -191,6 +191,7 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 				return fmt.Errorf("put init in its cgroup: %w", err)
 			}
 		}
+		r.Trace.Stage("init pid %d recorded and placed in its cgroup", pid)
 		return nil
 	}
 	onHooks := func() error {

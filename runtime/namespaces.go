@@ -70,8 +70,14 @@ func planNamespaces(s *specs.Spec) (nsPlan, error) {
 			p.newUserNS = true
 			p.cloneFlags |= unix.CLONE_NEWUSER
 		case specs.PIDNamespace, specs.TimeNamespace:
-			// These apply to children only, so clone() must make them.
-			p.cloneFlags |= namespaceFlags[ns.Type]
+			// These apply to children only: clone() makes them, or, when a
+			// user namespace is joined, the constructor unshares and forks
+			// so they belong to that user namespace (procfs needs it).
+			if joinUser {
+				p.childUnshare |= namespaceFlags[ns.Type]
+			} else {
+				p.cloneFlags |= namespaceFlags[ns.Type]
+			}
 		default:
 			if joinUser {
 				// New namespaces must belong to the joined user namespace,

@@ -229,12 +229,18 @@ func (c *child) handshake(cfg *initConfig, onPid func(int) error, onHooks func()
 	}
 }
 
-// mayForkInC says whether the nsenter constructor forks, in which case the
-// real pid arrives as a message before the config is sent.
+// mayForkInC says whether the nsenter constructor forks (a pid join, or a
+// new pid/time namespace unshared after a user namespace join), in which
+// case the real pid arrives as a message before the config is sent.
 func (c *child) mayForkInC() bool {
 	for _, e := range c.cmd.Env {
-		if strings.HasPrefix(e, "_PCR_NSENTER=") {
-			return strings.Contains(e, "pid:") || strings.Contains(e, "time:")
+		if v, ok := strings.CutPrefix(e, nsenter.NsenterEnv+"="); ok && strings.Contains(","+v, ",pid:") {
+			return true
+		}
+		if v, ok := strings.CutPrefix(e, nsenter.UnshareEnv+"="); ok {
+			if f, err := strconv.ParseUint(v, 10, 64); err == nil && f&(unix.CLONE_NEWPID|unix.CLONE_NEWTIME) != 0 {
+				return true
+			}
 		}
 	}
 	return false

@@ -26,20 +26,22 @@ func (r *Runtime) Run(o RunOpts) (int, error) {
 		return 0, err
 	}
 	if o.Detach {
-		if err := r.Start(o.ID); err != nil {
+		if err := r.start(c.State); err != nil {
 			r.Delete(o.ID, true)
 			return 0, err
 		}
 		return 0, nil
 	}
 	fg := startForeground(c.State.Pid, c.PtyMaster)
-	if err := r.Start(o.ID); err != nil {
+	if err := r.start(c.State); err != nil {
 		fg.stop()
 		r.Delete(o.ID, true)
 		return 0, err
 	}
 	status := c.Wait()
 	fg.stop()
+	r.Trace.Stage("container exited with status %d", status)
+	defer r.Trace.Stage("container deleted")
 	if err := r.Delete(o.ID, true); err != nil {
 		return status, err
 	}

@@ -16,6 +16,12 @@ func (r *Runtime) Start(id string) error {
 	if err != nil {
 		return err
 	}
+	return r.start(st)
+}
+
+// start is Start on a state already in hand (run has it from create).
+func (r *Runtime) start(st *State) error {
+	id := st.ID
 	unlock, err := lockDir(st.dir)
 	if err != nil {
 		return err

@@ -143,7 +143,7 @@ build_test_binaries() {
 	for pkg in $pkgs; do
 		name=$(basename "$pkg").test
 		log "building $pkg test binary (static)"
-		(cd "$repo" && CGO_ENABLED=1 "$go" test -c -tags osusergo,netgo \
+		(cd "$repo" && CGO_ENABLED=1 "$go" test -c -tags osusergo,netgo,urfave_cli_no_docs \
 			-ldflags '-s -w -extldflags -static' -o "$dest/$name" "$pkg") ||
 			die "build test binary for $pkg failed"
 		if [[ ! -f $dest/$name ]]; then
