@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/cilium/ebpf"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -364,13 +363,13 @@ func TestRootDeviceFilterVerifies(t *testing.T) {
 }
 
 func verifyDeviceFilter(rules []specs.LinuxDeviceCgroup) error {
-	insts, err := deviceFilter(rules)
+	insns, err := deviceFilter(rules)
 	if err != nil {
 		return err
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.CGroupDevice, Instructions: insts, License: "Apache-2.0"})
+	fd, err := loadCgroupDeviceProg(insns, deviceFilterName)
 	if err != nil {
 		return err
 	}
-	return prog.Close()
+	return unix.Close(fd)
 }

@@ -136,6 +136,11 @@ func hostFrom(mounts []*mountinfo.Info, selfCgroup io.Reader) (*Host, error) {
 	return h, nil
 }
 
+func hasProcs(dir string) bool {
+	procs, err := readString(dir, "cgroup.procs")
+	return err == nil && procs != ""
+}
+
 func hasOption(opts, want string) bool {
 	for _, o := range strings.Split(opts, ",") {
 		if o == want {
@@ -199,9 +204,17 @@ func (h *Host) New(cgroupsPath, id string) (Manager, error) {
 	}
 	paths := make(map[string]string, len(h.Hierarchies))
 	for name, hier := range h.Hierarchies {
-		if abs {
+		switch {
+		case abs:
 			paths[name] = filepath.Join(hier.Mount, rel)
-		} else {
+		case h.Mode == ModeV2 && hier.Caller != hier.Mount && hasProcs(hier.Caller):
+			// v2 lets a non-root cgroup with processes hand no controller
+			// to its children, and on a real host the caller's cgroup holds
+			// pcr itself: below it no container could get a limit. Its
+			// parent delegates to the caller already, so pcr's cgroups go
+			// beside the caller there, as runc places them.
+			paths[name] = filepath.Join(filepath.Dir(hier.Caller), rel)
+		default:
 			paths[name] = filepath.Join(hier.Caller, rel)
 		}
 	}

@@ -117,9 +117,9 @@ func (m *v1Manager) setResources(res *specs.LinuxResources) error {
 		if err != nil {
 			return err
 		}
-		v := "max"
-		if *res.Pids.Limit > 0 {
-			v = strconv.FormatInt(*res.Pids.Limit, 10)
+		v, err := pidsMax(dir, *res.Pids.Limit)
+		if err != nil {
+			return err
 		}
 		if err := writeFile(dir, "pids.max", v); err != nil {
 			return err

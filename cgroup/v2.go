@@ -174,7 +174,8 @@ func neededControllers(res *specs.LinuxResources) []string {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if c, _, ok := strings.Cut(k, "."); ok && c != "cgroup" {
+		// Malformed keys are rejected with a clear error when written.
+		if c, _, ok := strings.Cut(k, "."); ok && c != "cgroup" && c != "" && !strings.ContainsRune(c, '/') {
 			add(c)
 		}
 	}
@@ -196,9 +197,9 @@ func (m *v2Manager) setResources(res *specs.LinuxResources) error {
 		}
 	}
 	if res.Pids != nil && nonZero(res.Pids.Limit) {
-		v := "max"
-		if *res.Pids.Limit > 0 {
-			v = strconv.FormatInt(*res.Pids.Limit, 10)
+		v, err := pidsMax(dir, *res.Pids.Limit)
+		if err != nil {
+			return err
 		}
 		if err := writeFile(dir, "pids.max", v); err != nil {
 			return err

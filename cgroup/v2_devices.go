@@ -1,11 +1,9 @@
 package cgroup
 
 import (
+	"errors"
 	"fmt"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -14,33 +12,67 @@ import (
 // eBPF program attached to the cgroup. Rules that leave every device
 // allowed need no program, so hosts without BPF still run such containers.
 //
-// Known limit: a second Apply (an update) attaches another program next to
-// the first (BPF_F_ALLOW_MULTI), and the kernel allows only what both allow.
+// An update replaces the filter: the new program is attached before the
+// old ones pcr attached are detached, so the cgroup is never unfiltered.
+// Rules that allow everything leave an earlier filter in place.
 func setDevicesV2(dir string, rules []specs.LinuxDeviceCgroup) error {
 	if !needsDeviceFilter(rules) {
 		return nil
 	}
-	insts, err := deviceFilter(rules)
+	insns, err := deviceFilter(rules)
 	if err != nil {
 		return fmt.Errorf("apply device rules to %s: build eBPF filter: %w", dir, err)
 	}
-	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	cg, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("apply device rules to %s: %w", dir, err)
 	}
-	defer unix.Close(fd)
+	defer unix.Close(cg)
 	// The attachment holds its own reference to the program, so the filter
 	// outlives this process and goes away with the cgroup.
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.CGroupDevice, Instructions: insts, License: "Apache-2.0"})
+	prog, err := loadCgroupDeviceProg(insns, deviceFilterName)
 	if err != nil {
 		return fmt.Errorf("apply device rules to %s: cgroup v2 enforces device rules only through eBPF, and loading the filter failed: %w", dir, err)
 	}
-	defer prog.Close()
-	err = link.RawAttachProgram(link.RawAttachProgramOptions{
-		Target: fd, Program: prog, Attach: ebpf.AttachCGroupDevice, Flags: unix.BPF_F_ALLOW_MULTI,
-	})
+	defer unix.Close(prog)
+	// Listed before attaching, so the new program is not among them.
+	old, err := cgroupDeviceProgIDs(cg)
 	if err != nil {
-		return fmt.Errorf("apply device rules to %s: attach eBPF device filter: %w", dir, err)
+		return fmt.Errorf("apply device rules to %s: %w", dir, err)
+	}
+	if err := attachCgroupDeviceProg(cg, prog); err != nil {
+		return fmt.Errorf("apply device rules to %s: %w", dir, err)
+	}
+	for _, id := range old {
+		if err := detachOldDeviceFilter(cg, id); err != nil {
+			return fmt.Errorf("apply device rules to %s: replace earlier filter: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// deviceFilterName marks pcr's programs, so an update detaches only
+// filters pcr attached and leaves anyone else's alone.
+const deviceFilterName = "pcr_devices"
+
+func detachOldDeviceFilter(cg int, id uint32) error {
+	fd, err := progFdByID(id)
+	if errors.Is(err, unix.ENOENT) {
+		return nil // detached and freed meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	_, name, err := progInfo(fd)
+	if err != nil {
+		return fmt.Errorf("program %d: %w", id, err)
+	}
+	if name != deviceFilterName {
+		return nil
+	}
+	if err := detachCgroupDeviceProg(cg, fd); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("program %d: %w", id, err)
 	}
 	return nil
 }
@@ -95,29 +127,29 @@ const (
 // pcr builds its own (about 40 lines) rather than importing containerd's
 // cgroup2 package, whose init registers protobuf types and costs every pcr
 // process about a millisecond on the container start path.
-func deviceFilter(rules []specs.LinuxDeviceCgroup) (asm.Instructions, error) {
-	insts := asm.Instructions{
-		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // access_type
-		asm.Mov.Reg32(asm.R3, asm.R2),
-		asm.And.Imm32(asm.R3, 0xffff), // device type
-		asm.Mov.Reg32(asm.R4, asm.R2),
-		asm.RSh.Imm32(asm.R4, 16),                // requested access
-		asm.LoadMem(asm.R5, asm.R1, 4, asm.Word), // major
-		asm.LoadMem(asm.R6, asm.R1, 8, asm.Word), // minor
+func deviceFilter(rules []specs.LinuxDeviceCgroup) ([]bpfInsn, error) {
+	insns := []bpfInsn{
+		ldxW(bpfR2, bpfR1, 0), // access_type
+		mov32Reg(bpfR3, bpfR2),
+		and32Imm(bpfR3, 0xffff), // device type
+		mov32Reg(bpfR4, bpfR2),
+		rsh32Imm(bpfR4, 16),   // requested access
+		ldxW(bpfR5, bpfR1, 4), // major
+		ldxW(bpfR6, bpfR1, 8), // minor
 	}
+	// Rules are emitted last first, each block falling through to the
+	// next on a mismatch. A jump marked nextRule is patched to land on the
+	// instruction after its block: the next rule or the default verdict.
+	const nextRule = -1
 	for i := len(rules) - 1; i >= 0; i-- {
 		r := rules[i]
-		next := fmt.Sprintf("rule%d", i-1)
-		if i == 0 {
-			next = "default"
-		}
-		var block asm.Instructions
+		var block []bpfInsn
 		switch r.Type {
 		case "", "a":
 		case "b":
-			block = append(block, asm.JNE.Imm(asm.R3, devcgBlock, next))
+			block = append(block, jneImm(bpfR3, devcgBlock, nextRule))
 		case "c":
-			block = append(block, asm.JNE.Imm(asm.R3, devcgChar, next))
+			block = append(block, jneImm(bpfR3, devcgChar, nextRule))
 		default:
 			return nil, fmt.Errorf("device rule %d: type %q: want a, b or c", i, r.Type)
 		}
@@ -139,32 +171,35 @@ func deviceFilter(rules []specs.LinuxDeviceCgroup) (asm.Instructions, error) {
 			}
 		}
 		if mask != devcgRead|devcgWrite|devcgMknod {
-			block = append(block, asm.Mov.Reg32(asm.R7, asm.R4))
+			block = append(block, mov32Reg(bpfR7, bpfR4))
 			if r.Allow {
-				block = append(block, asm.And.Imm32(asm.R7, ^mask&7), asm.JNE.Imm(asm.R7, 0, next))
+				block = append(block, and32Imm(bpfR7, ^mask&7), jneImm(bpfR7, 0, nextRule))
 			} else {
-				block = append(block, asm.And.Imm32(asm.R7, mask), asm.JEq.Imm(asm.R7, 0, next))
+				block = append(block, and32Imm(bpfR7, mask), jeqImm(bpfR7, 0, nextRule))
 			}
 		}
 		if r.Major != nil && *r.Major >= 0 {
-			block = append(block, asm.JNE.Imm(asm.R5, int32(*r.Major), next))
+			block = append(block, jneImm(bpfR5, int32(*r.Major), nextRule))
 		}
 		if r.Minor != nil && *r.Minor >= 0 {
-			block = append(block, asm.JNE.Imm(asm.R6, int32(*r.Minor), next))
+			block = append(block, jneImm(bpfR6, int32(*r.Minor), nextRule))
 		}
 		verdict := int32(0)
 		if r.Allow {
 			verdict = 1
 		}
-		block = append(block, asm.Mov.Imm(asm.R0, verdict), asm.Return())
-		block[0] = block[0].WithSymbol(fmt.Sprintf("rule%d", i))
-		insts = append(insts, block...)
+		block = append(block, mov64Imm(bpfR0, verdict), exit())
+		for j := range block {
+			if block[j].off == nextRule {
+				block[j].off = int16(len(block) - j - 1)
+			}
+		}
+		insns = append(insns, block...)
 		if len(block) == 2 {
 			// An unconditional verdict: the verifier rejects the
 			// unreachable rules behind it.
-			return insts, nil
+			return insns, nil
 		}
 	}
-	insts = append(insts, asm.Mov.Imm(asm.R0, 1).WithSymbol("default"), asm.Return())
-	return insts, nil
+	return append(insns, mov64Imm(bpfR0, 1), exit()), nil
 }

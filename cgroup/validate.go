@@ -56,6 +56,18 @@ func checkCPU(dir string, c *specs.LinuxCPU, sharesFile, quotaFile, periodFile s
 	return nil
 }
 
+// pidsMax renders a spec pids limit for pids.max: -1 is unlimited, and the
+// kernel would take any other negative number as "max" too, hiding a typo.
+func pidsMax(dir string, limit int64) (string, error) {
+	switch {
+	case limit == -1:
+		return "max", nil
+	case limit < 0:
+		return "", invalid(filepath.Join(dir, "pids.max"), strconv.FormatInt(limit, 10), "pids limit must be -1 (unlimited) or positive")
+	}
+	return strconv.FormatInt(limit, 10), nil
+}
+
 // checkCPUList verifies a cpuset list's syntax and that every member is
 // within what the parent offers, so "99-100" on a 2-CPU box names the
 // problem instead of surfacing as EINVAL.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"syscall"
 	"time"
@@ -119,11 +120,19 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	if err := unix.Mkfifo(st.fifoPath(), 0o622); err != nil {
 		return nil, fmt.Errorf("create exec fifo: %w", err)
 	}
+	// The umask would strip the world-write bit, and init opens the fifo
+	// for writing after it has switched to process.user.
+	if err := os.Chmod(st.fifoPath(), 0o622); err != nil {
+		return nil, fmt.Errorf("chmod exec fifo: %w", err)
+	}
 	cg, err = cgroup.New(spec.Linux.CgroupsPath, o.ID)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup for %s: %w", o.ID, err)
 	}
 	st.Cgroup = cg.State()
+	// Recorded before Apply makes them: a create killed half-way must leave
+	// delete the list of what to remove (removing a missing one is a no-op).
+	st.Cgroup.Created = missingDirs(st.Cgroup.Paths)
 	if err := st.save(); err != nil {
 		return nil, err
 	}
@@ -238,6 +247,32 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 		}
 	}
 	return c, nil
+}
+
+// missingDirs lists the directories of paths, and their parents, that do
+// not exist yet, parents first: what cgroup Apply is about to create.
+func missingDirs(paths map[string]string) []string {
+	dirs := make([]string, 0, len(paths))
+	for _, d := range paths {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	var out []string
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		var chain []string
+		for p := d; !seen[p] && p != filepath.Dir(p); p = filepath.Dir(p) {
+			if _, err := os.Lstat(p); err == nil {
+				break
+			}
+			seen[p] = true
+			chain = append(chain, p)
+		}
+		for i := len(chain) - 1; i >= 0; i-- {
+			out = append(out, chain[i])
+		}
+	}
+	return out
 }
 
 func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {

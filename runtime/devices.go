@@ -103,7 +103,7 @@ func (p *initProc) createDevice(d device) error {
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return fmt.Errorf("device %s: %w", d.path, err)
 	}
-	if p.cfg.UserNS {
+	bind := func() error {
 		if err := mkTarget(dest, false); err != nil {
 			return fmt.Errorf("device %s: %w", d.path, err)
 		}
@@ -112,9 +112,18 @@ func (p *initProc) createDevice(d device) error {
 		}
 		return nil
 	}
+	if p.cfg.UserNS {
+		return bind()
+	}
 	os.Remove(dest) // a regular file the image left there
 	dev := unix.Mkdev(uint32(d.major), uint32(d.minor))
 	if err := unix.Mknod(dest, d.kind|uint32(d.mode), int(dev)); err != nil {
+		// The devices cgroup may deny mknod (a spec rule denying a default
+		// device with "m"); the node must still exist and fail at open, so
+		// bind the host's as runc does.
+		if err == unix.EPERM {
+			return bind()
+		}
 		return fmt.Errorf("mknod %s: %w", d.path, err)
 	}
 	if err := unix.Chown(dest, int(d.uid), int(d.gid)); err != nil {
@@ -142,13 +151,20 @@ func allowedDevices() []specs.LinuxDeviceCgroup {
 }
 
 // cgroupDevices is the spec's device rules with the defaults and the
-// spec's own devices allowed after them; later rules win.
+// spec's own devices allowed after them; later rules win. A default that a
+// spec rule denies by its own type and number is left out: the deny-all
+// rule of every default spec must not take /dev/null away, but a rule that
+// names /dev/urandom means it.
 func cgroupDevices(s *specs.Spec) []specs.LinuxDeviceCgroup {
 	var rules []specs.LinuxDeviceCgroup
 	if s.Linux.Resources != nil {
 		rules = append(rules, s.Linux.Resources.Devices...)
 	}
-	rules = append(rules, allowedDevices()...)
+	for _, d := range allowedDevices() {
+		if !deniedByName(rules, d) {
+			rules = append(rules, d)
+		}
+	}
 	for _, d := range s.Linux.Devices {
 		maj, min := d.Major, d.Minor
 		t := d.Type
@@ -161,4 +177,16 @@ func cgroupDevices(s *specs.Spec) []specs.LinuxDeviceCgroup {
 		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: t, Major: &maj, Minor: &min, Access: "rwm"})
 	}
 	return rules
+}
+
+// deniedByName reports whether the last rule naming d's exact type, major
+// and minor denies it.
+func deniedByName(rules []specs.LinuxDeviceCgroup, d specs.LinuxDeviceCgroup) bool {
+	for i := len(rules) - 1; i >= 0; i-- {
+		r := rules[i]
+		if r.Type == d.Type && r.Major != nil && r.Minor != nil && *r.Major == *d.Major && *r.Minor == *d.Minor {
+			return !r.Allow
+		}
+	}
+	return false
 }

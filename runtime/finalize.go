@@ -62,6 +62,14 @@ func (p *initProc) warn(format string, args ...any) {
 
 func (f *final) dropPrivileges() error {
 	proc := f.proc
+	// Every fd above stdio and the preserved ones is closed on exec, so
+	// nothing of pcr leaks into the container (CVE-2024-21626). Marked here,
+	// before any seccomp filter is loaded: a profile older than close_range
+	// (e.g. runtime-tools' default) would otherwise make it fail with EPERM.
+	// Every fd init opens from here on is O_CLOEXEC already.
+	if err := unix.CloseRange(uint(3+f.preserve), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close fds: %w", err)
+	}
 	if proc.OOMScoreAdj != nil {
 		v := strconv.Itoa(*proc.OOMScoreAdj)
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(v), 0); err != nil {
@@ -145,8 +153,8 @@ func (f *final) setUserAndCaps() error {
 	return nil
 }
 
-// exec replaces init with the payload. Every fd above stdio is closed on
-// exec, so nothing of pcr leaks into the container (CVE-2024-21626).
+// exec replaces init with the payload; dropPrivileges already marked the
+// fds that must not reach it close-on-exec.
 func (f *final) exec(t *Tracer) error {
 	if f.proc.NoNewPrivileges && f.seccomp != nil {
 		if err := seccomp.Load(f.seccomp, f.scFlags); err != nil {
@@ -154,9 +162,6 @@ func (f *final) exec(t *Tracer) error {
 		}
 	}
 	t.Stage("execve %s", f.path)
-	if err := unix.CloseRange(uint(3+f.preserve), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("close fds: %w", err)
-	}
 	err := unix.Exec(f.path, f.proc.Args, f.env)
 	return fmt.Errorf("exec %s: %w", f.proc.Args[0], err)
 }

@@ -155,7 +155,8 @@ func (p *initProc) waitStart() error {
 	if _, err := unix.Write(fd, []byte{0}); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
-	unix.Close(fd)
+	// fd stays open until execve closes it (O_CLOEXEC): start waits for that
+	// EOF, so its poststart hooks run after startContainer and the exec.
 	unix.Close(p.fifo)
 	return nil
 }

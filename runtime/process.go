@@ -90,11 +90,25 @@ func spawn(o spawnOpts) (*child, error) {
 		GidMappings:                o.gidMaps,
 		GidMappingsEnableSetgroups: true,
 	}
+	if mapsRoot(o.uidMaps) && mapsRoot(o.gidMaps) {
+		// A new user namespace keeps the caller's kuid 0, which is unmapped
+		// there, so exec would drop every capability; becoming the
+		// namespace's root first keeps them for init.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+	}
 	if o.cgroupFD >= 0 {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = o.cgroupFD
 	}
 
+	// fds our caller left open without O_CLOEXEC would sit in the init until
+	// its execve, readable by any process exec'd into the container through
+	// /proc/<init>/fd (CVE-2024-21626); the ones it needs are in ExtraFiles,
+	// which the fork dups without the flag.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		parentSock.Close()
+		return nil, fmt.Errorf("mark inherited fds close-on-exec: %w", err)
+	}
 	startErr := make(chan error, 1)
 	go func() {
 		if len(o.ns.parentJoins) > 0 {
@@ -117,6 +131,15 @@ func spawn(o spawnOpts) (*child, error) {
 		return nil, fmt.Errorf("start init: %w", err)
 	}
 	return &child{cmd: cmd, sync: syncSocket{parentSock}, pid: cmd.Process.Pid}, nil
+}
+
+func mapsRoot(m []syscall.SysProcIDMap) bool {
+	for _, e := range m {
+		if e.ContainerID == 0 && e.Size > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func setnsPath(path string) error {

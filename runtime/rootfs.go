@@ -24,17 +24,17 @@ func (p *initProc) prepareRootfs() error {
 		}
 		prop = f
 	}
-	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+	setupProp := prop
+	if prop&unix.MS_SHARED != 0 {
+		// pivot_root and MS_MOVE refuse shared mounts around the new root,
+		// so the tree is built private and / is shared once it is in place.
+		setupProp = unix.MS_PRIVATE | unix.MS_REC
+	}
+	if err := unix.Mount("", "/", "", setupProp, ""); err != nil {
 		return fmt.Errorf("set propagation of / to %s: %w", spec.Linux.RootfsPropagation, err)
 	}
 	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs %s: %w", rootfs, err)
-	}
-	if prop&unix.MS_SHARED != 0 {
-		// pivot_root refuses a shared parent; keep only that one private.
-		if err := unix.Mount("", rootfs, "", unix.MS_PRIVATE, ""); err != nil {
-			return fmt.Errorf("make rootfs mount private: %w", err)
-		}
 	}
 	p.trace.Stage("rootfs %s bound, / made %s", rootfs, orDefault(spec.Linux.RootfsPropagation, "rslave"))
 	devBound := false
@@ -77,6 +77,11 @@ func (p *initProc) prepareRootfs() error {
 			return err
 		}
 		p.trace.Stage("pivot_root done")
+	}
+	if prop&unix.MS_SHARED != 0 {
+		if err := unix.Mount("", "/", "", prop, ""); err != nil {
+			return fmt.Errorf("set propagation of / to %s: %w", spec.Linux.RootfsPropagation, err)
+		}
 	}
 	return nil
 }

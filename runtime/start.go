@@ -57,6 +57,23 @@ func (r *Runtime) start(st *State) error {
 			return fmt.Errorf("start %s: init process %d is gone", id, st.Pid)
 		}
 	}
+	// The init holds its end open through the startContainer hooks until its
+	// execve; EOF (or its death) means the payload runs.
+	for {
+		n, err := unix.Poll(pfd, 100)
+		if err != nil && err != unix.EINTR {
+			return fmt.Errorf("start %s: wait for exec: %w", id, err)
+		}
+		if n > 0 {
+			var b [1]byte
+			if n, err := unix.Read(fd, b[:]); n == 0 && err == nil {
+				break
+			}
+		}
+		if !processAlive(st.Pid, st.PidStart) {
+			break
+		}
+	}
 	if err := os.Remove(st.fifoPath()); err != nil {
 		return fmt.Errorf("start %s: remove exec fifo: %w", id, err)
 	}

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <sched.h>
 #include <signal.h>
@@ -176,6 +177,18 @@ __attribute__((constructor)) static void pcr_nsenter(void) {
 			}
 			if (setns(j->fd, j->flag) < 0) fail(syncfd, "setns %s %s: %s", j->type, j->path, strerror(errno));
 			close(j->fd);
+			if (j->flag == CLONE_NEWUSER) {
+				// setns keeps our host ids, which the joined namespace does
+				// not map: files we create would fail with EOVERFLOW and
+				// exec would drop every capability. Become its root, as a
+				// process made there would be. setgroups may be denied there.
+				if (setgroups(0, NULL) < 0 && errno != EPERM)
+					fail(syncfd, "setgroups in user namespace %s: %s", j->path, strerror(errno));
+				if (setresgid(0, 0, 0) < 0)
+					fail(syncfd, "setgid 0 in user namespace %s: %s (is gid 0 mapped?)", j->path, strerror(errno));
+				if (setresuid(0, 0, 0) < 0)
+					fail(syncfd, "setuid 0 in user namespace %s: %s (is uid 0 mapped?)", j->path, strerror(errno));
+			}
 			// setns(CLONE_NEWPID) only moves future children; a joined
 			// time namespace takes effect at once.
 			if (j->flag == CLONE_NEWPID) need_fork = 1;
