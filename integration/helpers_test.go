@@ -264,10 +264,27 @@ func (e *env) checkNoLeaks() {
 			t.Errorf("leaked state: %s", filepath.Join(e.root, en.Name()))
 		}
 	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/root")
+	for _, p := range e.processesIn(e.dir) {
+		t.Errorf("leaked process: %s", p)
+	}
+}
+
+// processesIn lists the processes whose root or cwd is inside dir (before
+// pivot_root), or that sit in a cgroup of this test's containers: after
+// pivot_root, /proc/PID/root of a process in another mount namespace reads
+// "/", so the cgroup is what gives a container's process away.
+func (e *env) processesIn(dir string) []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range procs {
-		if target, err := os.Readlink(p); err == nil && strings.HasPrefix(target, e.dir) {
-			t.Errorf("leaked process %s with root %s", filepath.Dir(p), target)
+		for _, l := range []string{"root", "cwd"} {
+			if target, err := os.Readlink(filepath.Join(p, l)); err == nil && strings.HasPrefix(target, dir) {
+				out = append(out, p+" "+l+" "+target)
+			}
+		}
+		if cg, err := os.ReadFile(filepath.Join(p, "cgroup")); err == nil && strings.Contains(string(cg), "/"+e.tag+"-") {
+			out = append(out, p+" in cgroup "+strings.TrimSpace(string(cg)))
 		}
 	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,10 @@ func IsInit() bool { return len(os.Args) > 1 && os.Args[1] == "init" && os.Geten
 // Init is the child side of create and exec. It never returns: it execs
 // the payload or exits 1 after telling the parent why.
 func Init() {
+	// Credentials, capabilities, keepcaps, no_new_privs and the cgroup
+	// namespace are per thread: every step and the final execve must run on
+	// one thread, or the payload inherits a thread that was never changed.
+	goruntime.LockOSThread()
 	syncFD, err := strconv.Atoi(os.Getenv("_PCR_SYNCFD"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pcr init: bad _PCR_SYNCFD")
