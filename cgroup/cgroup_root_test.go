@@ -311,9 +311,14 @@ func TestRootForeignCgroupUntouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := testName(t)
+	// Where a relative path lands depends on the host (beside a v2 caller
+	// with processes), so make the directories New resolves to.
+	m, err := h.New(name, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var made []string
-	for _, hier := range h.Hierarchies {
-		d := filepath.Join(hier.Caller, name)
+	for _, d := range m.State().Paths {
 		if err := os.Mkdir(d, 0o755); err == nil {
 			made = append(made, d)
 		}
@@ -325,10 +330,6 @@ func TestRootForeignCgroupUntouched(t *testing.T) {
 			}
 		}
 	})
-	m, err := h.New(name, "x")
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := m.Apply(nil); err != nil {
 		t.Fatalf("Apply(nil) on an existing cgroup: %v", err)
 	}

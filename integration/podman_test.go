@@ -70,7 +70,7 @@ func (p *podman) run(args ...string) (string, error) {
 // CAP_SYS_RESOURCE), which podman asks for by default.
 var podmanRunArgs = []string{"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--network", "none"}
 
-func TestOCIPodmanDrivesPcr(t *testing.T) {
+func TestPodmanDrivesPcrOCI(t *testing.T) {
 	p := newPodman(t)
 	out, err := p.run(append(append([]string{"run", "--rm"}, podmanRunArgs...), "localhost/busybox", "sh", "-c", "echo pid=$$; hostname")...)
 	if err != nil || !strings.Contains(out, "pid=1") {
