@@ -184,4 +184,3 @@ func ExitCode(err error) (int, bool) {
 	}
 	return 0, false
 }
-

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -793,10 +794,30 @@ func TestOCIListPsEvents(t *testing.T) {
 	if !contains(pids, pid) {
 		t.Fatalf("ps json %v lacks the init %d", pids, pid)
 	}
+	// pcr ps runs the host's ps -ef, procps (UID PID PPID …) or busybox
+	// (PID USER …, it ignores -ef): expect that header and one row per
+	// container pid in its PID column.
+	hostPs, err := exec.Command("ps", "-ef").Output()
+	if err != nil {
+		t.Fatalf("host ps -ef: %v", err)
+	}
+	header := strings.SplitN(string(hostPs), "\n", 2)[0]
+	pidCol := slices.Index(strings.Fields(header), "PID")
 	r = e.pcr("ps", id).ok(t)
-	rows := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(rows) != 3 || !strings.HasPrefix(rows[0], "UID") || !strings.Contains(rows[1]+rows[2], "sleep 100") {
-		t.Fatalf("ps -ef rows:\n%s", r.stdout)
+	rows := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+	var rowPids []int
+	for _, row := range rows[1:] {
+		f := strings.Fields(row)
+		if pidCol < 0 || len(f) <= pidCol || !strings.Contains(row, "sleep 100") {
+			t.Fatalf("ps row %q: want a container process under the header %q", row, header)
+		}
+		p, _ := strconv.Atoi(f[pidCol])
+		rowPids = append(rowPids, p)
+	}
+	slices.Sort(rowPids)
+	slices.Sort(pids)
+	if rows[0] != header || !slices.Equal(rowPids, pids) {
+		t.Fatalf("ps printed:\n%s\nwant the host ps header %q and rows for pids %v", r.stdout, header, pids)
 	}
 
 	var ev struct {
@@ -870,6 +891,14 @@ func TestOCIExec(t *testing.T) {
 	}
 	if n, _ := strconv.Atoi(f[0]); n <= 1 || n > 1000 {
 		t.Fatalf("exec'd shell has pid %s: not in the container's pid namespace", f[0])
+	}
+	// In the container's cgroup namespace and in its cgroup, every
+	// hierarchy shows the process at the namespace's root.
+	cg := e.pcr("exec", id, "cat", "/proc/self/cgroup").ok(t).stdout
+	for _, l := range ociLines(cg) {
+		if !strings.HasSuffix(l, ":/") {
+			t.Fatalf("exec'd process /proc/self/cgroup:\n%s\nwant every line at the namespace root /", cg)
+		}
 	}
 	if r := e.pcr("exec", id, "sh", "-c", "exit 42"); r.code != 42 {
 		t.Fatalf("exec exit 42: got %d (%s)", r.code, r.stderr)

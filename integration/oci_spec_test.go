@@ -313,12 +313,11 @@ func TestOCIRootReadonly(t *testing.T) {
 
 func TestOCINoPivot(t *testing.T) {
 	e := newEnv(t)
-	if _, err := os.Stat("/work"); err != nil {
-		t.Fatalf("test needs a host directory the rootfs lacks: %v", err)
-	}
+	// The test's own directory exists on every host and in no rootfs: if
+	// the container sees it, it sees the host's tree.
 	for _, flags := range [][]string{nil, {"--no-pivot"}} {
 		b := e.bundle(func(s *specs.Spec) {
-			s.Process.Args = []string{"sh", "-c", `ls /; test -e /work && echo HOST-VISIBLE; true`}
+			s.Process.Args = []string{"sh", "-c", `ls /; test -e "$1" && echo HOST-VISIBLE; true`, "sh", e.dir}
 		})
 		args := append([]string{"run"}, flags...)
 		out := e.pcr(append(args, "--bundle", b, e.id())...).ok(t).stdout
@@ -330,10 +329,18 @@ func TestOCINoPivot(t *testing.T) {
 
 func TestOCIRootfsPropagation(t *testing.T) {
 	e := newEnv(t)
+	// The bundles sit on a shared mount, as on a systemd host: the modes
+	// that leave it shared (slave, private: not recursive) are the ones
+	// where the rootfs could join the host's peer group.
+	shared := sharedTmpfs(t, e)
 	// A slave of a private host mount is private, so slave only promises
 	// that / is not shared.
 	for _, mode := range []string{"shared", "rshared", "slave", "private", "rprivate"} {
-		out := e.runSh(`cat /proc/self/mountinfo`, func(s *specs.Spec) { s.Linux.RootfsPropagation = mode })
+		b := e.bundle(func(s *specs.Spec) {
+			s.Process.Args = []string{"cat", "/proc/self/mountinfo"}
+			s.Linux.RootfsPropagation = mode
+		})
+		out := e.pcr("run", "--bundle", copyBundle(t, b, shared), e.id()).ok(t).stdout
 		m := ociFindMount(t, out, "/")
 		shared := strings.Contains(m.optional, "shared:")
 		switch {
@@ -343,6 +350,13 @@ func TestOCIRootfsPropagation(t *testing.T) {
 			t.Errorf("rootfsPropagation %s: / has optional fields %q", mode, m.optional)
 		}
 	}
+	// A create that fails after its mounts, just before pivot_root, leaves
+	// none of them on the host either (sharedTmpfs's cleanup checks).
+	b := e.bundle(func(s *specs.Spec) {
+		s.Linux.RootfsPropagation = "slave"
+		s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/false"}}}
+	})
+	e.pcr("run", "--bundle", copyBundle(t, b, shared), e.id()).fails(t, "createContainer")
 }
 
 func TestOCIMountsDefault(t *testing.T) {
@@ -997,33 +1011,36 @@ func TestOCIJoinNamespaces(t *testing.T) {
 	_, hpid := e.ociHolder(func(s *specs.Spec) { s.Hostname = "holder-" + e.tag })
 	ns := func(n string) string { return fmt.Sprintf("/proc/%d/ns/%s", hpid, n) }
 	want := map[string]string{}
-	for _, n := range []string{"net", "uts", "ipc", "pid"} {
+	for _, n := range []string{"net", "uts", "ipc", "pid", "cgroup"} {
 		l, err := os.Readlink(ns(n))
 		if err != nil {
 			t.Fatal(err)
 		}
 		want[n] = l
 	}
-	out := e.runSh(`hostname; for n in net uts ipc pid_for_children; do readlink /proc/self/ns/$n; done; echo $$; ps -o pid,comm`, func(s *specs.Spec) {
+	out := e.runSh(`hostname; for n in net uts ipc pid_for_children cgroup; do readlink /proc/self/ns/$n; done; echo $$; ps -o pid,comm`, func(s *specs.Spec) {
 		s.Hostname = ""
 		ociSetNS(s, specs.NetworkNamespace, ns("net"))
 		ociSetNS(s, specs.UTSNamespace, ns("uts"))
 		ociSetNS(s, specs.IPCNamespace, ns("ipc"))
 		ociSetNS(s, specs.PIDNamespace, ns("pid"))
+		// On cgroup v2 with nsdelegate the kernel refuses to clone into
+		// a cgroup from inside a joined cgroup namespace.
+		ociSetNS(s, specs.CgroupNamespace, ns("cgroup"))
 	})
 	l := ociLines(out)
-	if len(l) < 6 {
+	if len(l) < 7 {
 		t.Fatalf("joiner printed %q", out)
 	}
 	if l[0] != "holder-"+e.tag {
 		t.Errorf("joined uts namespace has hostname %q, want the holder's", l[0])
 	}
-	for i, n := range []string{"net", "uts", "ipc", "pid"} {
+	for i, n := range []string{"net", "uts", "ipc", "pid", "cgroup"} {
 		if l[1+i] != want[n] {
 			t.Errorf("joined %s namespace %s, want the holder's %s", n, l[1+i], want[n])
 		}
 	}
-	if l[5] == "1" {
+	if l[6] == "1" {
 		t.Errorf("a process joining the holder's pid namespace is pid 1")
 	}
 	if !strings.Contains(out, " 1 sleep") {

@@ -152,6 +152,13 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	}
 	if cgFD >= 0 {
 		defer unix.Close(cgFD)
+		if _, ok := ns.parentJoins["cgroup"]; ok {
+			// clone3(CLONE_INTO_CGROUP) is checked against the cgroup
+			// namespace the spawning thread has joined; with nsdelegate
+			// the kernel refuses (ENOENT) a move from outside its root,
+			// where we are. Place the init by pid from ours instead.
+			cgFD = -1
+		}
 	}
 
 	fifo, err := os.OpenFile(st.fifoPath(), unix.O_PATH|unix.O_CLOEXEC, 0)
@@ -182,7 +189,7 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 
 	cfg := &initConfig{
 		ID: o.ID, Bundle: bundle, Spec: spec, Rootfs: rootfs, NoPivot: o.NoPivot,
-		UserNS:   hasNS(spec, specs.UserNamespace),
+		UserNS:    hasNS(spec, specs.UserNamespace),
 		NewCgroup: ns.newCgroupNS, CgroupV2: cgroup.Mode() == "v2",
 		CgroupDirs: st.Cgroup.Paths, Annotations: spec.Annotations, PreserveFDs: o.PreserveFDs,
 	}

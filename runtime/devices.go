@@ -138,14 +138,14 @@ func (p *initProc) createDevice(d device) error {
 func allowedDevices() []specs.LinuxDeviceCgroup {
 	i := func(v int64) *int64 { return &v }
 	return []specs.LinuxDeviceCgroup{
-		{Allow: true, Type: "c", Major: i(1), Minor: i(3), Access: "rwm"},   // null
-		{Allow: true, Type: "c", Major: i(1), Minor: i(5), Access: "rwm"},   // zero
-		{Allow: true, Type: "c", Major: i(1), Minor: i(7), Access: "rwm"},   // full
-		{Allow: true, Type: "c", Major: i(1), Minor: i(8), Access: "rwm"},   // random
-		{Allow: true, Type: "c", Major: i(1), Minor: i(9), Access: "rwm"},   // urandom
-		{Allow: true, Type: "c", Major: i(5), Minor: i(0), Access: "rwm"},   // tty
-		{Allow: true, Type: "c", Major: i(5), Minor: i(1), Access: "rwm"},   // console
-		{Allow: true, Type: "c", Major: i(5), Minor: i(2), Access: "rwm"},   // ptmx
+		{Allow: true, Type: "c", Major: i(1), Minor: i(3), Access: "rwm"},    // null
+		{Allow: true, Type: "c", Major: i(1), Minor: i(5), Access: "rwm"},    // zero
+		{Allow: true, Type: "c", Major: i(1), Minor: i(7), Access: "rwm"},    // full
+		{Allow: true, Type: "c", Major: i(1), Minor: i(8), Access: "rwm"},    // random
+		{Allow: true, Type: "c", Major: i(1), Minor: i(9), Access: "rwm"},    // urandom
+		{Allow: true, Type: "c", Major: i(5), Minor: i(0), Access: "rwm"},    // tty
+		{Allow: true, Type: "c", Major: i(5), Minor: i(1), Access: "rwm"},    // console
+		{Allow: true, Type: "c", Major: i(5), Minor: i(2), Access: "rwm"},    // ptmx
 		{Allow: true, Type: "c", Major: i(136), Minor: i(-1), Access: "rwm"}, // pts/*
 	}
 }

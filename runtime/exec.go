@@ -14,12 +14,12 @@ import (
 
 // ExecOpts are runc's exec flags once the process is built.
 type ExecOpts struct {
-	Process       *specs.Process
-	PidFile       string
-	ConsoleSocket string
-	KeepTerminal  bool
+	Process               *specs.Process
+	PidFile               string
+	ConsoleSocket         string
+	KeepTerminal          bool
 	Stdin, Stdout, Stderr *os.File
-	PreserveFDs   int
+	PreserveFDs           int
 }
 
 // Process is an exec'd process; only the exec'ing pcr can wait for it.
@@ -54,8 +54,12 @@ func (r *Runtime) Exec(id string, o ExecOpts) (*Process, error) {
 	if proc.Terminal && o.ConsoleSocket == "" && !o.KeepTerminal {
 		return nil, errors.New("exec with a terminal needs --console-socket when detached")
 	}
-	// Join every namespace the init has: mount and user in the C
-	// constructor, the others from a locked thread of ours.
+	// Join every namespace the init has: mount, user and cgroup in the C
+	// constructor, the others from a locked thread of ours. The cgroup
+	// namespace waits for the child: clone3(CLONE_INTO_CGROUP) is checked
+	// against the caller's cgroup namespace, and on a cgroup2 mounted with
+	// nsdelegate the kernel refuses (ENOENT) to move a process from outside
+	// that namespace's root, which our cgroup is.
 	var ns nsPlan
 	ns.parentJoins = map[string]string{}
 	base := "/proc/" + strconv.Itoa(st.Pid) + "/ns/"
@@ -67,7 +71,7 @@ func (r *Runtime) Exec(id string, o ExecOpts) (*Process, error) {
 			userns = true
 		}
 		switch n.Type {
-		case specs.UserNamespace, specs.MountNamespace:
+		case specs.UserNamespace, specs.MountNamespace, specs.CgroupNamespace:
 			ns.childJoins = append(ns.childJoins, [2]string{name, path})
 		case specs.TimeNamespace:
 			continue // joined through pid_for_children semantics; rare, skip

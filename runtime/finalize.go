@@ -21,12 +21,12 @@ import (
 // allows: oom score and rlimits while still privileged, seccomp before
 // losing CAP_SYS_ADMIN unless no_new_privs, user + capabilities, exec.
 type final struct {
-	proc    *specs.Process
-	path    string
-	env     []string
-	seccomp []unix.SockFilter
-	scFlags []specs.LinuxSeccompFlag
-	caps    map[capability.CapType][]capability.Cap
+	proc     *specs.Process
+	path     string
+	env      []string
+	seccomp  []unix.SockFilter
+	scFlags  []specs.LinuxSeccompFlag
+	caps     map[capability.CapType][]capability.Cap
 	preserve int
 }
 

@@ -44,6 +44,9 @@ type initProc struct {
 	sock  syncSocket
 	trace *Tracer
 	fifo  int
+	// fdDir is the host's /proc/self/fd, kept open across the chroot of a
+	// container without a mount namespace, whose rootfs has no /proc.
+	fdDir int
 }
 
 func runInit(sock syncSocket) error {
@@ -54,7 +57,7 @@ func runInit(sock syncSocket) error {
 	if m.Type != msgConfig || m.Config == nil {
 		return fmt.Errorf("expected config, got %q", m.Type)
 	}
-	p := &initProc{cfg: m.Config, sock: sock, fifo: -1}
+	p := &initProc{cfg: m.Config, sock: sock, fifo: -1, fdDir: -1}
 	p.trace = NewTracer(nil)
 	if fd, err := strconv.Atoi(os.Getenv("_PCR_TRACEFD")); err == nil {
 		p.trace = NewTracer(os.NewFile(uintptr(fd), "trace"))
@@ -88,8 +91,15 @@ func (p *initProc) initContainer() error {
 		if err := p.prepareRootfs(); err != nil {
 			return err
 		}
-	} else if err := unix.Chroot(p.cfg.Rootfs); err != nil {
-		return fmt.Errorf("chroot %s: %w", p.cfg.Rootfs, err)
+	} else {
+		fd, err := unix.Open("/proc/self/fd", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open /proc/self/fd: %w", err)
+		}
+		p.fdDir = fd
+		if err := unix.Chroot(p.cfg.Rootfs); err != nil {
+			return fmt.Errorf("chroot %s: %w", p.cfg.Rootfs, err)
+		}
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir /: %w", err)
@@ -153,7 +163,11 @@ func (p *initProc) hookState(status specs.ContainerState) specs.State {
 
 // waitStart blocks until `pcr oci start` opens the fifo for reading.
 func (p *initProc) waitStart() error {
-	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(p.fifo), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	dir, name := unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(p.fifo)
+	if p.fdDir >= 0 {
+		dir, name = p.fdDir, strconv.Itoa(p.fifo)
+	}
+	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}

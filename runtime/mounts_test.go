@@ -52,10 +52,10 @@ func TestResolveInRoot(t *testing.T) {
 		}
 	}
 	must(os.MkdirAll(filepath.Join(root, "a/b"), 0o755))
-	must(os.Symlink("/etc", filepath.Join(root, "abs")))            // absolute: re-rooted
-	must(os.Symlink("../../..", filepath.Join(root, "a/b/up")))     // climbs past root
-	must(os.Symlink("b", filepath.Join(root, "a/rel")))             // relative
-	must(os.Symlink("loop2", filepath.Join(root, "loop1")))         // a loop
+	must(os.Symlink("/etc", filepath.Join(root, "abs")))        // absolute: re-rooted
+	must(os.Symlink("../../..", filepath.Join(root, "a/b/up"))) // climbs past root
+	must(os.Symlink("b", filepath.Join(root, "a/rel")))         // relative
+	must(os.Symlink("loop2", filepath.Join(root, "loop1")))     // a loop
 	must(os.Symlink("loop1", filepath.Join(root, "loop2")))
 	cases := map[string]string{
 		"/":           root,

@@ -36,11 +36,11 @@ var nsName = map[specs.LinuxNamespaceType]string{
 // inherits them; mount and user namespaces can only be joined by a
 // single-threaded process, which is the job of the nsenter constructor.
 type nsPlan struct {
-	cloneFlags   uintptr            // new namespaces made by clone()
-	parentJoins  map[string]string  // setns in the parent's locked thread
-	childJoins   [][2]string        // setns in the C constructor (type, path)
-	childUnshare uintptr            // unshare in the C constructor after its joins
-	newCgroupNS  bool               // unshared by init once inside its cgroup
+	cloneFlags   uintptr           // new namespaces made by clone()
+	parentJoins  map[string]string // setns in the parent's locked thread
+	childJoins   [][2]string       // setns in the C constructor (type, path)
+	childUnshare uintptr           // unshare in the C constructor after its joins
+	newCgroupNS  bool              // unshared by init once inside its cgroup
 	newUserNS    bool
 }
 

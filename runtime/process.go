@@ -118,7 +118,7 @@ func spawn(o spawnOpts) (*child, error) {
 				if !ok {
 					continue
 				}
-				if err := setnsPath(path); err != nil {
+				if err := setnsPath(path, nsFlagByName(name)); err != nil {
 					startErr <- fmt.Errorf("join %s namespace %s: %w", name, path, err)
 					return
 				}
@@ -142,13 +142,26 @@ func mapsRoot(m []syscall.SysProcIDMap) bool {
 	return false
 }
 
-func setnsPath(path string) error {
+// setnsPath joins the namespace at path, which must be of type flag: with
+// 0 the kernel would take any type, and a spec naming the ipc file for the
+// cgroup namespace would silently join the wrong one.
+func setnsPath(path string, flag uintptr) error {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	return unix.Setns(fd, 0)
+	return unix.Setns(fd, int(flag))
+}
+
+// nsFlagByName maps a /proc/<pid>/ns name to its CLONE_NEW* flag.
+func nsFlagByName(name string) uintptr {
+	for t, n := range nsName {
+		if n == name {
+			return namespaceFlags[t]
+		}
+	}
+	return 0
 }
 
 // wait reaps the child once and remembers how it ended.

@@ -33,6 +33,9 @@ func (p *initProc) prepareRootfs() error {
 	if err := unix.Mount("", "/", "", setupProp, ""); err != nil {
 		return fmt.Errorf("set propagation of / to %s: %w", spec.Linux.RootfsPropagation, err)
 	}
+	if err := makeParentMountPrivate(rootfs); err != nil {
+		return err
+	}
 	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs %s: %w", rootfs, err)
 	}
@@ -107,6 +110,25 @@ func (p *initProc) finishRootfs() error {
 	}
 	p.trace.Stage("%d paths masked, %d read-only, root readonly=%v", len(l.MaskedPaths), len(l.ReadonlyPaths), p.cfg.Spec.Root.Readonly)
 	return nil
+}
+
+// makeParentMountPrivate makes the mount that holds path private in our
+// namespace. A non-recursive propagation of / (or one a mount below it did
+// not take) can leave that mount shared with the host's: the rootfs bind
+// would then join the host's peer group, so every mount made under the
+// rootfs would show up on the host, and pivot_root refuses a new root whose
+// parent mount is shared (EINVAL). MS_PRIVATE on a path that is no mount
+// point fails with EINVAL, so walk up until one takes it.
+func makeParentMountPrivate(path string) error {
+	for dir := path; ; dir = filepath.Dir(dir) {
+		err := unix.Mount("", dir, "", unix.MS_PRIVATE, "")
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EINVAL) || dir == filepath.Dir(dir) {
+			return fmt.Errorf("make the mount holding %s private: %s: %w", path, dir, err)
+		}
+	}
 }
 
 func orDefault(s, d string) string {

@@ -45,18 +45,18 @@ type syncMsg struct {
 // initConfig is everything the child needs; sent once so the child never
 // re-reads config.json.
 type initConfig struct {
-	Exec       bool        `json:"exec,omitempty"`
-	ID         string      `json:"id"`
-	Bundle     string      `json:"bundle"`
-	Spec       *specs.Spec `json:"spec"`
-	Rootfs     string      `json:"rootfs"`
-	NoPivot    bool        `json:"noPivot,omitempty"`
-	UserNS     bool        `json:"userNS,omitempty"`
-	NewCgroup  bool        `json:"newCgroupNS,omitempty"`
-	CgroupV2   bool        `json:"cgroupV2,omitempty"`
-	CgroupDirs map[string]string `json:"cgroupDirs,omitempty"`
-	TraceStart int64       `json:"traceStart,omitempty"`
-	PreserveFDs int        `json:"preserveFDs,omitempty"`
+	Exec        bool              `json:"exec,omitempty"`
+	ID          string            `json:"id"`
+	Bundle      string            `json:"bundle"`
+	Spec        *specs.Spec       `json:"spec"`
+	Rootfs      string            `json:"rootfs"`
+	NoPivot     bool              `json:"noPivot,omitempty"`
+	UserNS      bool              `json:"userNS,omitempty"`
+	NewCgroup   bool              `json:"newCgroupNS,omitempty"`
+	CgroupV2    bool              `json:"cgroupV2,omitempty"`
+	CgroupDirs  map[string]string `json:"cgroupDirs,omitempty"`
+	TraceStart  int64             `json:"traceStart,omitempty"`
+	PreserveFDs int               `json:"preserveFDs,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 

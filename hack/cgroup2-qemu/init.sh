@@ -84,10 +84,11 @@ export CI=true HOME=/root TMPDIR=/tmp PCR_BIN=/pcr/bin/pcr PCR_FIXTURES=/pcr/fix
 failed=0
 tab=$(printf '\t')
 while IFS="$tab" read -r name pattern dir; do
-	echo "=== init: running $name -test.run '$pattern' in $dir"
+	echo "=== init: running $name -test.run '$pattern' -test.skip '$PCR_QEMU_TEST_SKIP' in $dir"
 	cd "$dir" || { failed=1; continue; }
 	# stdin from /dev/null: a test that reads stdin must not block on the console.
-	"/pcr/tests/$name" -test.v -test.count=1 -test.timeout="$PCR_QEMU_TEST_TIMEOUT" -test.run "$pattern" </dev/null
+	"/pcr/tests/$name" -test.v -test.count=1 -test.timeout="$PCR_QEMU_TEST_TIMEOUT" -test.run "$pattern" \
+		-test.skip "$PCR_QEMU_TEST_SKIP" </dev/null
 	rc=$?
 	echo "=== init: $name exit status $rc"
 	[ "$rc" -eq 0 ] || failed=1

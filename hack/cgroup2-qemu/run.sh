@@ -26,10 +26,13 @@
 #   PCR_FIXTURES        built fixtures folder                  (default rootfs-fixtures/build)
 #   CGROUP2_PKGS        packages whose tests run in the VM     (default "./cgroup ./integration")
 #   CGROUP2_RUN         -test.run for ./integration and any other package
-#                                                              (default 'Cgroup|OCI')
+#                                                              (default '^Test(Cgroup|OCI)')
 #   CGROUP2_UNIT_RUN    -test.run for ./cgroup                 (default '.': all of its tests)
 #   CGROUP2_TEST_BINS   prebuilt static test binaries to run instead of building CGROUP2_PKGS;
 #                       each gets CGROUP2_RUN (hack/cgroup2-qemu/selftest.sh uses this)
+#   CGROUP2_SKIP        -test.skip for every test binary: tests that need what the VM lacks
+#                       (default '^TestOCIValidationAllowlist$': it builds the runtime-tools
+#                       suite with the Go toolchain and module proxy; make test-oci-validation)
 #   CGROUP2_TEST_TIMEOUT  -test.timeout for each test binary   (default 8m)
 #   CGROUP2_TIMEOUT     seconds before the whole VM is killed  (default 600)
 #   CGROUP2_MODULES     kernel modules to load in the VM       (default "overlay veth bridge")
@@ -46,8 +49,9 @@ build="$here/build"
 pcr_bin=${PCR_BIN:-$repo/bin/pcr}
 fixtures=${PCR_FIXTURES:-$repo/rootfs-fixtures/build}
 pkgs=${CGROUP2_PKGS:-./cgroup ./integration}
-run_pattern=${CGROUP2_RUN:-Cgroup|OCI}
+run_pattern=${CGROUP2_RUN:-^Test(Cgroup|OCI)}
 unit_run_pattern=${CGROUP2_UNIT_RUN:-.}
+skip_pattern=${CGROUP2_SKIP-^TestOCIValidationAllowlist\$}
 test_timeout=${CGROUP2_TEST_TIMEOUT:-8m}
 vm_timeout=${CGROUP2_TIMEOUT:-600}
 modules=${CGROUP2_MODULES:-overlay veth bridge}
@@ -201,6 +205,7 @@ nonce=$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
 cat >"$stage/pcr/env" <<EOF
 PCR_QEMU_NONCE='$nonce'
 PCR_QEMU_TEST_TIMEOUT='$test_timeout'
+PCR_QEMU_TEST_SKIP='$skip_pattern'
 PCR_QEMU_TEST_CGROUP='$test_cgroup'
 EOF
 
