@@ -186,6 +186,7 @@ func New(cgroupsPath, id string) (Manager, error) {
 // an absolute path is taken from each hierarchy's mount point. Nothing is
 // created until Apply.
 func (h *Host) New(cgroupsPath, id string) (Manager, error) {
+	shared := cgroupsPath == ""
 	if cgroupsPath == "" {
 		if id == "" || strings.ContainsRune(id, '/') || id == "." || id == ".." {
 			return nil, fmt.Errorf("cgroup for container %q: invalid id", id)
@@ -219,7 +220,7 @@ func (h *Host) New(cgroupsPath, id string) (Manager, error) {
 		}
 	}
 	if h.Mode == ModeV2 {
-		return &v2Manager{dir: paths[""], caller: h.Hierarchies[""].Caller}, nil
+		return &v2Manager{dir: paths[""], caller: h.Hierarchies[""].Caller, sharedParent: shared}, nil
 	}
-	return &v1Manager{mode: h.Mode, paths: paths}, nil
+	return &v1Manager{mode: h.Mode, paths: paths, sharedParent: shared}, nil
 }

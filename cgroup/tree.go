@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -112,4 +113,19 @@ func waitFor(bound time.Duration, done func() (bool, error)) (bool, error) {
 			delay *= 2
 		}
 	}
+}
+
+// withSharedParents puts the parent of each leaf before made when pcr's own
+// default path ("pcr/<id>") is in use: that parent is pcr's, whoever made
+// it, so every container records it and the last one deleted removes it
+// (removeCreated skips a parent that is not empty yet).
+func withSharedParents(made, created, leaves []string) []string {
+	var parents []string
+	for _, leaf := range leaves {
+		p := filepath.Dir(leaf)
+		if !slices.Contains(made, p) && !slices.Contains(created, p) && !slices.Contains(parents, p) {
+			parents = append(parents, p)
+		}
+	}
+	return append(parents, made...)
 }

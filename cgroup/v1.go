@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -18,8 +19,10 @@ type v1Manager struct {
 	mode    string
 	paths   map[string]string // controller -> container cgroup dir
 	created []string
-	mkdir   func(string) error // nil: the real mkdir
-	rmdir   func(string) error // nil: the real rmdir
+	// sharedParent: the path is pcr's default "pcr/<id>", whose parent is pcr's too.
+	sharedParent bool
+	mkdir        func(string) error // nil: the real mkdir
+	rmdir        func(string) error // nil: the real rmdir
 }
 
 // dirs lists each distinct directory once (co-mounted controllers share one).
@@ -67,6 +70,9 @@ func (m *v1Manager) Apply(res *specs.LinuxResources) (err error) {
 			}
 		}
 	}
+	if m.sharedParent && len(made) > 0 {
+		made = withSharedParents(made, m.created, m.dirs())
+	}
 	m.created = append(m.created, made...)
 	if !hasLimits(res) {
 		return nil
@@ -85,6 +91,16 @@ func copyCpuset(dir string) error {
 		v, err := readString(parent, f)
 		if err != nil {
 			return err
+		}
+		if strings.TrimSpace(v) == "" && parent != filepath.Dir(parent) {
+			// Another pcr may have just made the shared parent and not yet
+			// filled it in: do it for it (the same values; writes are idempotent).
+			if err := copyCpuset(parent); err != nil {
+				return err
+			}
+			if v, err = readString(parent, f); err != nil {
+				return err
+			}
 		}
 		if err := writeFile(dir, f, v); err != nil {
 			return err

@@ -270,3 +270,17 @@ func TestV1FreezerAndPids(t *testing.T) {
 	}
 	wantFile(t, m.paths["devices"], "cgroup.procs", "77")
 }
+
+// The "pcr" parent of default paths is recorded by every container, before
+// its leaf, so the last container deleted removes it whoever made it.
+func TestSharedParentRecordedBeforeLeaf(t *testing.T) {
+	got := withSharedParents([]string{"/cg/cpu/pcr/b"}, nil, []string{"/cg/cpu/pcr/b"})
+	if len(got) != 2 || got[0] != "/cg/cpu/pcr" || got[1] != "/cg/cpu/pcr/b" {
+		t.Fatalf("got %v", got)
+	}
+	// Already recorded (this call made it): not twice.
+	got = withSharedParents([]string{"/cg/cpu/pcr", "/cg/cpu/pcr/b"}, nil, []string{"/cg/cpu/pcr/b"})
+	if len(got) != 2 {
+		t.Fatalf("got %v", got)
+	}
+}

@@ -18,8 +18,10 @@ type v2Manager struct {
 	dir     string
 	caller  string // the caller's own cgroup; empty after Load
 	created []string
-	mkdir   func(string) error // nil: the real mkdir
-	rmdir   func(string) error // nil: the real rmdir
+	// sharedParent: the path is pcr's default "pcr/<id>", whose parent is pcr's too.
+	sharedParent bool
+	mkdir        func(string) error // nil: the real mkdir
+	rmdir        func(string) error // nil: the real rmdir
 }
 
 func (m *v2Manager) Apply(res *specs.LinuxResources) (err error) {
@@ -50,6 +52,9 @@ func (m *v2Manager) Apply(res *specs.LinuxResources) (err error) {
 					return fmt.Errorf("create cgroup %s: %w", m.dir, err)
 				}
 			}
+		}
+		if m.sharedParent && len(made) > 0 {
+			made = withSharedParents(made, m.created, []string{m.dir})
 		}
 		m.created = append(m.created, made...)
 	}

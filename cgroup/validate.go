@@ -2,8 +2,10 @@ package cgroup
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -83,7 +85,8 @@ func checkCPUList(path, value, available string) error {
 	if err != nil {
 		return nil // let the kernel judge what we cannot parse
 	}
-	for n := range want {
+	// Name the lowest missing member, so the message is the same every time.
+	for _, n := range slices.Sorted(maps.Keys(want)) {
 		if !have[n] {
 			return invalid(path, value, "%d is not available (parent offers %q)", n, available)
 		}

@@ -64,6 +64,8 @@ type env struct {
 	root  string
 	tag   string
 	count int
+	// pcrCgroups are the "pcr" parent cgroups that existed before the test.
+	pcrCgroups map[string]bool
 }
 
 func newEnv(t *testing.T) *env {
@@ -73,6 +75,7 @@ func newEnv(t *testing.T) *env {
 	b := make([]byte, 4)
 	rand.Read(b)
 	e := &env{t: t, dir: dir, root: filepath.Join(dir, "state"), tag: "it" + hex.EncodeToString(b)}
+	e.pcrCgroups = pcrParentCgroups()
 	t.Cleanup(e.cleanup)
 	return e
 }
@@ -267,6 +270,30 @@ func (e *env) checkNoLeaks() {
 	for _, p := range e.processesIn(e.dir) {
 		t.Errorf("leaked process: %s", p)
 	}
+	for dir := range pcrParentCgroups() {
+		if !e.pcrCgroups[dir] {
+			t.Errorf("leaked cgroup: %s (pcr's shared parent, empty once the test's containers are gone)", dir)
+		}
+	}
+}
+
+// pcrParentCgroups finds the "pcr" cgroups that hold default-path containers.
+func pcrParentCgroups() map[string]bool {
+	found := map[string]bool{}
+	filepath.WalkDir("/sys/fs/cgroup", func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if d.Name() == "pcr" {
+			found[path] = true
+			return filepath.SkipDir
+		}
+		if strings.Count(path, "/") > 8 {
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return found
 }
 
 // processesIn lists the processes whose root or cwd is inside dir (before
