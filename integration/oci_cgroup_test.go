@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -111,39 +110,11 @@ func (e *env) cgStart(script string, mutate func(*specs.Spec)) (id, pid string) 
 		}
 	})
 	id = e.id()
-	r := e.cgPcrFiles("create", "--bundle", b, id)
+	r := e.detached(nil, "create", "--bundle", b, id)
 	r.ok(e.t)
 	e.pcr("start", id).ok(e.t)
 	pid = fmt.Sprint(e.state(id)["pid"])
 	return id, pid
-}
-
-// cgPcrFiles is e.pcr with stdout and stderr in files, for commands that hand
-// their stdio to a container that outlives them.
-func (e *env) cgPcrFiles(args ...string) result {
-	e.t.Helper()
-	so, err := os.CreateTemp(e.dir, "stdout")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer so.Close()
-	se, err := os.CreateTemp(e.dir, "stderr")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer se.Close()
-	cmd := exec.Command(pcrBin, append([]string{"oci", "--root", e.root}, args...)...)
-	cmd.Stdout, cmd.Stderr = so, se
-	err = cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code, err = ee.ExitCode(), nil
-	} else if err != nil {
-		code = -1
-	}
-	out, _ := os.ReadFile(so.Name())
-	errOut, _ := os.ReadFile(se.Name())
-	return result{args: args, stdout: string(out), stderr: string(errOut), code: code, err: err}
 }
 
 func cgI64(v int64) *int64    { return &v }
@@ -544,7 +515,7 @@ func TestCgroupPathAbsolute(t *testing.T) {
 	// write its limits (the device rules at least) into a cgroup it did not
 	// create, so it refuses clearly and leaves the cgroup alone.
 	b := e.bundle(func(s *specs.Spec) { s.Linux.CgroupsPath = pre })
-	e.cgPcrFiles("create", "--bundle", b, e.id()).fails(t, "did not create")
+	e.detached(nil, "create", "--bundle", b, e.id()).fails(t, "did not create")
 	for _, d := range preDirs {
 		if _, err := os.Stat(d); err != nil {
 			t.Errorf("pre-existing cgroup %s was removed by a failed create: %v", d, err)
@@ -584,7 +555,7 @@ func TestCgroupInvalidValues(t *testing.T) {
 		b := e.bundle(func(s *specs.Spec) { c.mutate(s.Linux.Resources) })
 		// Files, not pipes: a create that wrongly succeeds hands them to a
 		// container that keeps them open.
-		r := e.cgPcrFiles("create", "--bundle", b, e.id())
+		r := e.detached(nil, "create", "--bundle", b, e.id())
 		r.fails(t, c.want[0])
 		for _, w := range c.want[1:] {
 			if !strings.Contains(r.stderr, w) {
@@ -603,7 +574,7 @@ func TestCgroupInvalidValues(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(strings.Replace(string(data), "123456789", "-5", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.cgPcrFiles("create", "--bundle", b, e.id()).fails(t, "shares")
+	e.detached(nil, "create", "--bundle", b, e.id()).fails(t, "shares")
 }
 
 // events --stats reports what the cgroup files say, and pause/resume show
