@@ -89,15 +89,6 @@ func cgHostDir(t *testing.T, pid, controller string) string {
 	return filepath.Join("/sys/fs/cgroup", controller, p)
 }
 
-func cgReadTrim(t *testing.T, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(data))
-}
-
 // cgStart creates and starts a container running script and returns
 // its id and init pid. Its stdio goes to files: a pipe held open by the
 // container would keep pcr's Wait from returning.
@@ -138,7 +129,7 @@ func TestCgroupMemoryLimitAndReservation(t *testing.T) {
 	// The same numbers on the host, in the cgroup the init really sits in.
 	id, pid := e.cgStart("sleep 30", mutate)
 	dir := cgHostDir(t, pid, "memory")
-	if got := cgReadTrim(t, filepath.Join(dir, filepath.Base(limitFile))); got != strconv.FormatInt(limit, 10) {
+	if got := readTrim(t, filepath.Join(dir, filepath.Base(limitFile))); got != strconv.FormatInt(limit, 10) {
 		t.Errorf("host %s/%s = %s, want %d", dir, filepath.Base(limitFile), got, limit)
 	}
 	e.pcr("delete", "--force", id).ok(t)
@@ -221,7 +212,7 @@ const shares512Weight = "59"
 func TestCgroupCPU(t *testing.T) {
 	e := newEnv(t)
 	cpu := "0"
-	if n := strings.Count(cgReadTrim(t, "/sys/devices/system/cpu/online"), ","); n > 0 || strings.Contains(cgReadTrim(t, "/sys/devices/system/cpu/online"), "-") {
+	if n := strings.Count(readTrim(t, "/sys/devices/system/cpu/online"), ","); n > 0 || strings.Contains(readTrim(t, "/sys/devices/system/cpu/online"), "-") {
 		cpu = "1" // not the first CPU, so a default of "all" or "0" cannot pass
 	}
 	mutate := func(s *specs.Spec) {
@@ -277,7 +268,7 @@ func cgRootDisk(t *testing.T) string {
 	}
 	// The throttle files take whole disks only; a partition's parent is one.
 	if _, err := os.Stat(sys + "/partition"); err == nil {
-		return cgReadTrim(t, sys+"/../dev")
+		return readTrim(t, sys+"/../dev")
 	}
 	return dev
 }
@@ -421,7 +412,7 @@ func cgMkdirAll(t *testing.T, dir string) {
 		if strings.HasPrefix(d, "/sys/fs/cgroup/cpuset/") {
 			// A new v1 cpuset has no cpus until someone gives it some.
 			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-				v := cgReadTrim(t, filepath.Join(filepath.Dir(d), f))
+				v := readTrim(t, filepath.Join(filepath.Dir(d), f))
 				if err := os.WriteFile(filepath.Join(d, f), []byte(v), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -589,7 +580,7 @@ func TestCgroupEventsStatsAndFreeze(t *testing.T) {
 	memDir := cgHostDir(t, pid, "memory")
 	// The two sleeps start asynchronously.
 	deadline := time.Now().Add(5 * time.Second)
-	for cgReadTrim(t, filepath.Join(pidsDir, "pids.current")) != "3" && time.Now().Before(deadline) {
+	for readTrim(t, filepath.Join(pidsDir, "pids.current")) != "3" && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	r := e.pcr("events", "--stats", id).ok(t)
@@ -615,14 +606,14 @@ func TestCgroupEventsStatsAndFreeze(t *testing.T) {
 	if ev.Type != "stats" || ev.ID != id {
 		t.Errorf("events --stats: type %q id %q, want stats %s", ev.Type, ev.ID, id)
 	}
-	if got := cgReadTrim(t, filepath.Join(pidsDir, "pids.current")); ev.Data.Pids.Current != 3 || got != "3" {
+	if got := readTrim(t, filepath.Join(pidsDir, "pids.current")); ev.Data.Pids.Current != 3 || got != "3" {
 		t.Errorf("pids current: events %d, %s/pids.current %s, want 3 (sh and two sleeps)", ev.Data.Pids.Current, pidsDir, got)
 	}
 	if ev.Data.Pids.Limit != 50 {
 		t.Errorf("pids limit: events %d, want 50", ev.Data.Pids.Limit)
 	}
 	usageFile := filepath.Join(memDir, map[bool]string{true: "memory.current", false: "memory.usage_in_bytes"}[cgV2()])
-	host, _ := strconv.ParseUint(cgReadTrim(t, usageFile), 10, 64)
+	host, _ := strconv.ParseUint(readTrim(t, usageFile), 10, 64)
 	if u := ev.Data.Memory.Usage.Usage; u == 0 || host == 0 || u > 2*host+(1<<20) || host > 2*u+(1<<20) {
 		t.Errorf("memory usage: events %d, %s %d: want both non-zero and close", u, usageFile, host)
 	}
@@ -632,15 +623,15 @@ func TestCgroupEventsStatsAndFreeze(t *testing.T) {
 
 	frozen := func() string {
 		if cgV2() {
-			return cgReadTrim(t, filepath.Join(memDir, "cgroup.freeze"))
+			return readTrim(t, filepath.Join(memDir, "cgroup.freeze"))
 		}
-		return cgReadTrim(t, filepath.Join(cgHostDir(t, pid, "freezer"), "freezer.state"))
+		return readTrim(t, filepath.Join(cgHostDir(t, pid, "freezer"), "freezer.state"))
 	}
 	e.pcr("pause", id).ok(t)
 	if got, want := frozen(), map[bool]string{true: "1", false: "FROZEN"}[cgV2()]; got != want {
 		t.Errorf("after pause: freezer %q, want %q", got, want)
 	}
-	if cgV2() && !strings.Contains(cgReadTrim(t, filepath.Join(memDir, "cgroup.events")), "frozen 1") {
+	if cgV2() && !strings.Contains(readTrim(t, filepath.Join(memDir, "cgroup.events")), "frozen 1") {
 		t.Errorf("after pause: %s/cgroup.events does not say frozen 1", memDir)
 	}
 	if st := e.state(id)["status"]; st != "paused" {
