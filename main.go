@@ -27,8 +27,13 @@ func main() {
 		v += "\ncommit: " + commit
 	}
 	app := cli.NewApp(v)
+	// Docker's convention: 125 when pcr itself fails; runc's: 1.
+	failure := 125
 	if filepath.Base(os.Args[0]) == "pcr-oci" {
 		app = cli.NewOCIApp(v)
+		failure = 1
+	} else if cli.IsOCIInvocation(os.Args[1:]) {
+		failure = 1
 	}
 	app.Metadata = map[string]any{}
 	err := app.Run(os.Args)
@@ -38,6 +43,6 @@ func main() {
 	if err != nil {
 		cli.LogError(app, err)
 		fmt.Fprintf(os.Stderr, "pcr: %v\n", err)
-		os.Exit(1)
+		os.Exit(failure)
 	}
 }

@@ -19,7 +19,8 @@ func NewApp(version string) *ucli.App {
 		Usage:                "a small container runtime and engine, with PlanetLab-style slices",
 		Version:              version,
 		EnableBashCompletion: true,
-		Commands: []*ucli.Command{
+		Flags:                engineFlags(),
+		Commands: append(append(append(append([]*ucli.Command{
 			{
 				Name:        "oci",
 				Usage:       "runc-compatible OCI runtime (also as the pcr-oci binary)",
@@ -34,7 +35,17 @@ func NewApp(version string) *ucli.App {
 					return ucli.ShowSubcommandHelp(c)
 				},
 			},
-		},
+		}, containerCommands()...), imageCommands()...), buildCommands()...), systemCommands()...),
+	}
+}
+
+// engineFlags are the engine's global flags: where images, layers and
+// container records live, and where live runtime state goes.
+func engineFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "root", Value: "/var/lib/pcr", EnvVars: []string{"PCR_ROOT"}, Usage: "images, layers and containers"},
+		&ucli.StringFlag{Name: "state", Value: "/run/pcr", EnvVars: []string{"PCR_STATE"}, Usage: "live runtime state (pids, fifos, locks)"},
+		&ucli.BoolFlag{Name: "debug", EnvVars: []string{"PCR_TRACE"}, Usage: "print each stage with its duration on stderr"},
 	}
 }
 
@@ -48,6 +59,22 @@ func NewOCIApp(version string) *ucli.App {
 		Before:   ociBefore,
 		Commands: ociCommands(),
 	}
+}
+
+// IsOCIInvocation tells whether `pcr ARGS` runs the runc-compatible verbs,
+// whose failures exit 1 as runc's do rather than Docker's 125.
+func IsOCIInvocation(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--root" || a == "--state":
+			i++ // skip the flag's value
+		case len(a) > 0 && a[0] == '-':
+		default:
+			return a == "oci"
+		}
+	}
+	return false
 }
 
 func usageErr(c *ucli.Context, msg string) error {
