@@ -15,6 +15,8 @@ LDFLAGS := -s -w -extldflags -static -X main.version=$(VERSION) -X main.commit=$
 
 FIXTURES_BUILD := $(CURDIR)/rootfs-fixtures/build
 PROBE_DIR      := rootfs-fixtures/probe
+# make fixtures loads busybox, debian and debian-php into this root (make fixtures PCR_ROOT=/tmp/x).
+PCR_ROOT       ?= /var/lib/pcr
 
 # make test-cgroup2 CGROUP2_RUN='TestOCIRun' narrows the integration tests run in the VM. Anchored:
 # a name that only contains OCI (TestPodmanDrivesPcrOCI needs podman, not in the VM) stays out.
@@ -30,8 +32,11 @@ build:
 	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr .
 	ln -sfn pcr bin/pcr-oci
 
-fixtures:
+# The images are made with bin/pcr (import, build, save, load), hence the dependency on build.
+fixtures: build
 	rootfs-fixtures/busybox/build.sh
+	rootfs-fixtures/debian/build.sh
+	PCR=$(CURDIR)/bin/pcr rootfs-fixtures/images.sh $(PCR_ROOT)
 	@if [ -d $(PROBE_DIR) ] && ls $(PROBE_DIR)/*.go >/dev/null 2>&1; then \
 		echo "$(GO) build ./$(PROBE_DIR) -> $(FIXTURES_BUILD)/probe"; \
 		$(GO) build -trimpath -tags $(TAGS) -ldflags '-s -w -extldflags -static' \

@@ -35,7 +35,7 @@ func NewApp(version string) *ucli.App {
 					return ucli.ShowSubcommandHelp(c)
 				},
 			},
-		}, containerCommands()...), imageCommands()...), buildCommands()...), systemCommands()...),
+		}, append(containerCommands(), extraContainerCommands()...)...), imageCommands()...), buildCommands()...), systemCommands()...),
 	}
 }
 

@@ -37,7 +37,7 @@ func (p *initProc) prepareFinal(proc *specs.Process) (*final, error) {
 	}
 	path, err := lookPath(proc.Args[0], f.env, proc.Cwd)
 	if err != nil {
-		return nil, err
+		return nil, &ExecError{msg: err.Error(), kind: execKind(err)}
 	}
 	f.path = path
 	if proc.Capabilities != nil {
@@ -163,8 +163,49 @@ func (f *final) exec(t *Tracer) error {
 	}
 	t.Stage("execve %s", f.path)
 	err := unix.Exec(f.path, f.proc.Args, f.env)
-	return fmt.Errorf("exec %s: %w", f.proc.Args[0], err)
+	return &ExecError{msg: fmt.Sprintf("exec %s: %v", f.proc.Args[0], err), kind: execKind(err)}
 }
+
+// ErrCommandNotFound and ErrCommandCannotExecute say why a payload could
+// not be exec'd, so an engine can exit 127 or 126 as Docker does.
+var (
+	ErrCommandNotFound      = errors.New("command not found")
+	ErrCommandCannotExecute = errors.New("command cannot be executed")
+)
+
+const (
+	execNotFound = "not-found"
+	execCannot   = "cannot-exec"
+)
+
+// ExecError is a failed exec of the payload; errors.Is matches its kind.
+type ExecError struct {
+	msg  string
+	kind error
+}
+
+func (e *ExecError) Error() string { return e.msg }
+func (e *ExecError) Unwrap() error { return e.kind }
+
+func execKind(err error) error {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, errNotInPath) {
+		return ErrCommandNotFound
+	}
+	return ErrCommandCannotExecute
+}
+
+// execFailure is the wire form of an ExecError's kind; "" for other errors.
+func execFailure(err error) string {
+	switch {
+	case errors.Is(err, ErrCommandNotFound):
+		return execNotFound
+	case errors.Is(err, ErrCommandCannotExecute):
+		return execCannot
+	}
+	return ""
+}
+
+var errNotInPath = errors.New("executable file not found in $PATH")
 
 var rlimitNames = map[string]int{
 	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
@@ -299,5 +340,5 @@ func lookPath(arg string, env []string, cwd string) (string, error) {
 	if firstErr != nil {
 		return "", fmt.Errorf("exec %q: %w", arg, firstErr)
 	}
-	return "", fmt.Errorf("exec %q: executable file not found in $PATH", arg)
+	return "", fmt.Errorf("exec %q: %w", arg, errNotInPath)
 }

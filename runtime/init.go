@@ -35,7 +35,7 @@ func Init() {
 	if err == nil {
 		err = errors.New("init returned without exec")
 	}
-	sock.send(syncMsg{Type: msgError, Error: err.Error()})
+	sock.send(syncMsg{Type: msgError, Error: err.Error(), ExecFailed: execFailure(err)})
 	os.Exit(1)
 }
 
@@ -130,6 +130,12 @@ func (p *initProc) initContainer() error {
 			}
 		}
 	}
+	if hasNS(spec, specs.NetworkNamespace) && nsPath(spec, specs.NetworkNamespace) == "" {
+		// As runc does: a new network namespace gets a working loopback.
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
 	fin, err := p.prepareFinal(spec.Process)
 	if err != nil {
 		return err
@@ -201,6 +207,27 @@ func (p *initProc) execProcess() error {
 		return fmt.Errorf("tell parent ready: %w", err)
 	}
 	return fin.exec(p.trace)
+}
+
+// loopbackUp sets lo up in the init's new network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	return nil
 }
 
 func writeSysctls(sysctl map[string]string) error {

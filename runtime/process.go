@@ -229,7 +229,14 @@ func (c *child) handshake(cfg *initConfig, onPid func(int) error, onHooks func()
 		switch m.Type {
 		case msgError:
 			c.wait()
-			return errors.New(strings.TrimPrefix(m.Error, "pcr init: "))
+			msg := strings.TrimPrefix(m.Error, "pcr init: ")
+			switch m.ExecFailed {
+			case execNotFound:
+				return &ExecError{msg: msg, kind: ErrCommandNotFound}
+			case execCannot:
+				return &ExecError{msg: msg, kind: ErrCommandCannotExecute}
+			}
+			return errors.New(msg)
 		case msgPid:
 			c.pid = m.Pid
 			if err := onPid(c.pid); err != nil {

@@ -36,10 +36,13 @@ const (
 )
 
 type syncMsg struct {
-	Type   string      `json:"type"`
-	Error  string      `json:"error,omitempty"`
-	Pid    int         `json:"pid,omitempty"`
-	Config *initConfig `json:"config,omitempty"`
+	Type  string `json:"type"`
+	Error string `json:"error,omitempty"`
+	// ExecFailed classifies an error that stopped the payload's exec
+	// ("not-found" or "cannot-exec"), so callers can map it to 127/126.
+	ExecFailed string      `json:"execFailed,omitempty"`
+	Pid        int         `json:"pid,omitempty"`
+	Config     *initConfig `json:"config,omitempty"`
 }
 
 // initConfig is everything the child needs; sent once so the child never

@@ -1,0 +1,32 @@
+package engine
+
+// Options are the flags of `pcr run`/`pcr create`, resolved (sizes in
+// bytes, durations parsed) before anything is made.
+type Options struct {
+	Name          string   `json:"name,omitempty"`
+	Cmd           []string `json:"cmd,omitempty"`
+	Entrypoint    []string `json:"entrypoint,omitempty"`
+	EntrypointSet bool     `json:"entrypointSet,omitempty"`
+	Env           []string `json:"env,omitempty"`
+	WorkingDir    string   `json:"workingDir,omitempty"`
+	User          string   `json:"user,omitempty"`
+	Hostname      string   `json:"hostname,omitempty"`
+	Tty           bool     `json:"tty,omitempty"`
+	OpenStdin     bool     `json:"openStdin,omitempty"`
+	Rm            bool     `json:"rm,omitempty"`
+	Init          bool     `json:"init,omitempty"`
+	ReadOnly      bool     `json:"readOnly,omitempty"`
+	Volumes       []string `json:"volumes,omitempty"`
+	Tmpfs         []string `json:"tmpfs,omitempty"`
+	CapAdd        []string `json:"capAdd,omitempty"`
+	CapDrop       []string `json:"capDrop,omitempty"`
+	SecurityOpt   []string `json:"securityOpt,omitempty"`
+	Memory        int64    `json:"memory,omitempty"`
+	MemorySwap    int64    `json:"memorySwap,omitempty"`
+	NanoCPUs      int64    `json:"nanoCpus,omitempty"`
+	CPUShares     uint64   `json:"cpuShares,omitempty"`
+	CpusetCPUs    string   `json:"cpusetCpus,omitempty"`
+	PidsLimit     int64    `json:"pidsLimit,omitempty"`
+	CgroupParent  string   `json:"cgroupParent,omitempty"`
+	Network       string   `json:"network,omitempty"`
+}

@@ -1,0 +1,69 @@
+package image
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
+type compression int
+
+const (
+	uncompressed compression = iota
+	gzipped
+	zstded
+)
+
+// sniff peeks at the stream's magic bytes without consuming them.
+func sniff(r io.Reader) (compression, *bufio.Reader) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(4)
+	switch {
+	case bytes.HasPrefix(head, gzipMagic):
+		return gzipped, br
+	case bytes.HasPrefix(head, zstdMagic):
+		return zstded, br
+	}
+	return uncompressed, br
+}
+
+// decompress returns the plain stream of a tar, tar.gz or tar.zst.
+func decompress(r io.Reader) (io.ReadCloser, error) {
+	c, br := sniff(r)
+	switch c {
+	case gzipped:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("gzip stream: %w", err)
+		}
+		return zr, nil
+	case zstded:
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("zstd stream: %w", err)
+		}
+		return zr.IOReadCloser(), nil
+	}
+	return io.NopCloser(br), nil
+}
+
+// layerMediaType names a layer blob's media type from its magic bytes.
+func layerMediaType(c compression) string {
+	switch c {
+	case gzipped:
+		return ocispec.MediaTypeImageLayerGzip
+	case zstded:
+		return ocispec.MediaTypeImageLayerZstd
+	}
+	return ocispec.MediaTypeImageLayer
+}

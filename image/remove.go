@@ -1,0 +1,310 @@
+package image
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// references lists the blobs and layer chains the images in idx use.
+func (s *Store) references(idx *ocispec.Index) (blobs, chains map[digest.Digest]bool) {
+	blobs, chains = map[digest.Digest]bool{}, map[digest.Digest]bool{}
+	for _, d := range idx.Manifests {
+		if blobs[d.Digest] {
+			continue
+		}
+		blobs[d.Digest] = true
+		var man ocispec.Manifest
+		if err := s.readJSONBlob(d.Digest, &man); err != nil {
+			continue
+		}
+		blobs[man.Config.Digest] = true
+		for _, l := range man.Layers {
+			blobs[l.Digest] = true
+		}
+		var cfg ocispec.Image
+		if err := s.readJSONBlob(man.Config.Digest, &cfg); err != nil {
+			continue
+		}
+		for _, c := range chainIDs(cfg.RootFS.DiffIDs) {
+			chains[c] = true
+		}
+	}
+	return blobs, chains
+}
+
+// Tag gives the image ref resolves to the name name (moved off any other image).
+func (s *Store) Tag(ref, name string) error {
+	n, err := NormalizeName(name)
+	if err != nil {
+		return err
+	}
+	return s.updateIndex(func(idx *ocispec.Index) error {
+		m, err := s.resolveManifest(idx, ref)
+		if err != nil {
+			return err
+		}
+		for _, d := range idx.Manifests {
+			if d.Digest == m {
+				addToIndex(idx, d, n)
+				return nil
+			}
+		}
+		return notFound(ref)
+	})
+}
+
+// ErrInUse is wrapped by the refusal to remove an image a container uses.
+var ErrInUse = errors.New("image is in use")
+
+// Remove removes ref as `docker rmi` does and returns its report lines
+// ("Untagged: name", "Deleted: sha256:…"). A name of an image that has
+// other names is only untagged. An image a container uses (inUse) is
+// refused unless force; forced, its names go but the image and its layers
+// stay, dangling, until no container uses it and a prune removes it.
+func (s *Store) Remove(ref string, force bool, inUse func(digest.Digest) bool) ([]string, error) {
+	gc, err := s.lockDelete()
+	if err != nil {
+		return nil, err
+	}
+	defer gc.Unlock()
+	img, err := s.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	byName := ""
+	if r, err := ParseReference(ref); err == nil && r.Digest == "" {
+		for _, n := range img.Names {
+			if n == r.String() {
+				byName = n
+			}
+		}
+	}
+	if byName != "" && len(img.Names) > 1 {
+		if err := s.untag(byName); err != nil {
+			return nil, err
+		}
+		return []string{"Untagged: " + byName}, nil
+	}
+	if byName == "" && len(img.Names) > 1 && !force {
+		return nil, fmt.Errorf("unable to delete %s (must be forced): image is referenced in %d names: %s",
+			shortID(img.ID), len(img.Names), strings.Join(img.Names, ", "))
+	}
+	used := inUse != nil && inUse(img.ID)
+	if used && !force {
+		return nil, fmt.Errorf("unable to remove image %s (%s): %w by a container; remove the container first, or use -f to untag it (the image is kept until no container uses it)",
+			ref, shortID(img.ID), ErrInUse)
+	}
+	var lines []string
+	for _, n := range img.Names {
+		if err := s.untag(n); err != nil {
+			return lines, err
+		}
+		lines = append(lines, "Untagged: "+n)
+	}
+	if used {
+		lines = append(lines, fmt.Sprintf("Kept: %s (in use by a container; `pcr image prune` removes it once unused)", img.ID))
+		return lines, nil
+	}
+	deleted, _, err := s.deleteImages([]*Image{img})
+	for _, d := range deleted {
+		lines = append(lines, "Deleted: "+d.String())
+	}
+	return lines, err
+}
+
+func (s *Store) untag(name string) error {
+	return s.updateIndex(func(idx *ocispec.Index) error {
+		untagIn(idx, name)
+		return nil
+	})
+}
+
+// deleteImages drops imgs from the index, then removes their layers and
+// blobs that no remaining image uses. It returns the image IDs and layer
+// chain IDs deleted and the bytes freed. The caller holds the gc lock.
+func (s *Store) deleteImages(imgs []*Image) ([]digest.Digest, int64, error) {
+	var idx *ocispec.Index
+	err := s.updateIndex(func(i *ocispec.Index) error {
+		for _, img := range imgs {
+			removeFromIndex(i, img.ManifestDigest)
+		}
+		idx = i
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	blobs, chains := s.references(idx)
+	var deleted []digest.Digest
+	var freed int64
+	for _, img := range imgs {
+		deleted = append(deleted, img.ID)
+		for i := len(img.Layers) - 1; i >= 0; i-- {
+			l := img.Layers[i]
+			if chains[l.ChainID] {
+				continue
+			}
+			if _, err := os.Stat(s.layerDir(l.ChainID)); err != nil {
+				continue // another image in this batch shared it
+			}
+			if err := s.removeLayer(l.ChainID); err != nil {
+				return deleted, freed, err
+			}
+			deleted = append(deleted, l.ChainID)
+			freed += l.Size
+		}
+		for _, b := range append([]digest.Digest{img.ManifestDigest, img.ID}, descDigests(img.Manifest.Layers)...) {
+			if blobs[b] {
+				continue
+			}
+			if fi, err := os.Stat(s.blobPath(b)); err == nil {
+				if os.Remove(s.blobPath(b)) == nil {
+					freed += fi.Size()
+				}
+			}
+		}
+	}
+	return deleted, freed, nil
+}
+
+func descDigests(ds []ocispec.Descriptor) []digest.Digest {
+	out := make([]digest.Digest, len(ds))
+	for i, d := range ds {
+		out[i] = d.Digest
+	}
+	return out
+}
+
+// Prune removes dangling images (all: every image no container uses), then
+// whatever no image references: unpacked layers, blobs, and the tmp-*
+// leftovers of operations that were killed.
+func (s *Store) Prune(all bool, inUse func(digest.Digest) bool) ([]digest.Digest, int64, error) {
+	gc, err := s.lockDelete()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer gc.Unlock()
+	imgs, err := s.List()
+	if err != nil {
+		return nil, 0, err
+	}
+	var victims []*Image
+	for _, img := range imgs {
+		if (all || len(img.Names) == 0) && (inUse == nil || !inUse(img.ID)) {
+			victims = append(victims, img)
+		}
+	}
+	var deleted []digest.Digest
+	var freed int64
+	if len(victims) > 0 {
+		d, f, err := s.deleteImages(victims)
+		for _, x := range d {
+			if isImageID(x, victims) {
+				deleted = append(deleted, x)
+			}
+		}
+		freed += f
+		if err != nil {
+			return deleted, freed, err
+		}
+	}
+	f, err := s.collectGarbage()
+	return deleted, freed + f, err
+}
+
+func isImageID(d digest.Digest, imgs []*Image) bool {
+	for _, i := range imgs {
+		if i.ID == d {
+			return true
+		}
+	}
+	return false
+}
+
+// collectGarbage removes unreferenced layers and blobs and tmp-* leftovers.
+// The caller holds the gc lock exclusively, so no add is in flight.
+func (s *Store) collectGarbage() (int64, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return 0, err
+	}
+	blobs, chains := s.references(idx)
+	var freed int64
+	var errs []error
+	entries, _ := os.ReadDir(s.layersDir)
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case name == "l":
+		case strings.HasPrefix(name, "tmp-"):
+			if err := os.RemoveAll(filepath.Join(s.layersDir, name)); err != nil {
+				errs = append(errs, err)
+			}
+		default:
+			chain := digest.NewDigestFromEncoded(digest.SHA256, name)
+			if chain.Validate() != nil || chains[chain] {
+				continue
+			}
+			if l, err := s.layer(chain); err == nil {
+				freed += l.Size
+			}
+			if err := s.removeLayer(chain); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	links, _ := os.ReadDir(filepath.Join(s.layersDir, "l"))
+	for _, e := range links {
+		p := filepath.Join(s.layersDir, "l", e.Name())
+		if _, err := os.Stat(p); err != nil || strings.HasPrefix(e.Name(), "tmp-") {
+			os.Remove(p) // dangling link or a link's leftover temp name
+		}
+	}
+	for _, dir := range []string{s.blobsDir, s.imagesDir} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			name := e.Name()
+			p := filepath.Join(dir, name)
+			if strings.HasPrefix(name, "tmp-") {
+				if err := os.RemoveAll(p); err != nil {
+					errs = append(errs, err)
+				}
+				continue
+			}
+			if dir != s.blobsDir {
+				continue
+			}
+			d := digest.NewDigestFromEncoded(digest.SHA256, name)
+			if d.Validate() == nil && !blobs[d] {
+				if fi, err := e.Info(); err == nil {
+					freed += fi.Size()
+				}
+				if err := os.Remove(p); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return freed, fmt.Errorf("prune: %w", err)
+	}
+	return freed, nil
+}
+
+// shortID is Docker's 12-hex-character image ID.
+func shortID(d digest.Digest) string {
+	e := d.Encoded()
+	if len(e) > 12 {
+		e = e[:12]
+	}
+	return e
+}
+
+// ShortID is the 12-hex-character form of an image ID, as `pcr images` shows it.
+func ShortID(d digest.Digest) string { return shortID(d) }
