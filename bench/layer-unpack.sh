@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # layer-unpack: unpack throughput of image/layer.Apply against GNU tar -x on the same layer, in
-# the same run, as plain tar and as gzip. The layer is a Debian minbase rootfs when
-# /tmp/dbs/rootfs exists, else the busybox fixture plus /usr/share. Both sides write to the
+# the same run, as plain tar and as gzip. The layer is the debian fixture (a debootstrap minbase,
+# from `make fixtures`) when it exists, else the busybox fixture plus /usr/share. Both sides write to the
 # same filesystem (tmpfs by default to take the disk out of the ratio; DEST=/var/tmp for disk).
 # MB/s is of the uncompressed tar. tar does not hash; Apply also computes the diff ID.
 # Needs root and go. Usage: bench/layer-unpack.sh [RUNS]
@@ -16,9 +16,9 @@ work=$(mktemp -d /tmp/pcr-layer-bench.XXXXXX)
 out=$(mktemp -d "$dest_root/pcr-layer-out.XXXXXX")
 trap 'rm -rf "$work" "$out"' EXIT
 
-if [[ -d /tmp/dbs/rootfs ]]; then
-	what="debootstrap minbase (/tmp/dbs/rootfs)"
-	tar -C /tmp/dbs/rootfs -cf "$work/layer.tar" --exclude=./proc/* --exclude=./sys/* --exclude=./dev/* .
+if [[ -f rootfs-fixtures/build/debian/debian.tar ]]; then
+	what="debian fixture (debootstrap minbase)"
+	cp rootfs-fixtures/build/debian/debian.tar "$work/layer.tar"
 else
 	fixture=rootfs-fixtures/build/busybox/rootfs
 	[[ -d $fixture ]] || { echo "layer-unpack: run make fixtures first" >&2; exit 1; }

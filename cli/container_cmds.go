@@ -88,6 +88,7 @@ func containerCreateFlags() []ucli.Flag {
 		multiFlag("security-opt", nil, "no-new-privileges, seccomp=unconfined"),
 		&ucli.BoolFlag{Name: "init", Usage: "run a minimal init as PID 1 that reaps zombies and forwards signals"},
 		&ucli.StringFlag{Name: "cgroup-parent", Usage: "parent cgroup of the container's"},
+		&ucli.StringFlag{Name: "stop-signal", Usage: "signal stop sends first (default: the image's STOPSIGNAL, or SIGTERM)"},
 		&ucli.StringFlag{Name: "net", Aliases: []string{"network"}, Value: "none", Usage: "none (own network namespace, loopback only) or host; bridge networking is not available yet"},
 	}
 }
@@ -133,6 +134,7 @@ func parseCreate(c *ucli.Context) (string, engine.Options, error) {
 	o.ReadOnly, o.Init = c.Bool("read-only"), c.Bool("init")
 	o.CapAdd, o.CapDrop, o.SecurityOpt = multiVals(c, "cap-add"), multiVals(c, "cap-drop"), multiVals(c, "security-opt")
 	o.CgroupParent, o.Network = c.String("cgroup-parent"), c.String("net")
+	o.StopSignal = c.String("stop-signal")
 	for _, f := range multiVals(c, "env-file") {
 		vars, err := readEnvFile(f)
 		if err != nil {

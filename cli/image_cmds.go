@@ -55,19 +55,19 @@ func openStore(c *ucli.Context) (*image.Store, error) {
 	return image.Open(c.String("root"))
 }
 
-// imagesInUse is the engine's view of which images containers were made from.
-func imagesInUse(c *ucli.Context) (func(digest.Digest) bool, error) {
-	used, err := engine.ImagesInUse(c.String("root"))
-	if err != nil {
-		return nil, err
-	}
-	return func(d digest.Digest) bool { return used[d] }, nil
+// imagesInUse is the engine's view of which images containers were made
+// from; the store calls it under its delete lock, so a container whose
+// create holds the store's use lock is counted.
+func imagesInUse(c *ucli.Context) image.InUse {
+	root := c.String("root")
+	return func() (map[digest.Digest]bool, error) { return engine.ImagesInUse(root) }
 }
 
 func imagesCommand(name string, aliases ...string) *ucli.Command {
 	return &ucli.Command{
 		Name: name, Aliases: aliases, Usage: "list images", ArgsUsage: "[REPOSITORY[:TAG]]",
 		Flags: []ucli.Flag{
+			&ucli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "show intermediate images too"},
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only image IDs"},
 			&ucli.BoolFlag{Name: "no-trunc", Usage: "full image IDs"},
 			&ucli.StringFlag{Name: "format", Usage: "json: one JSON object per line"},
@@ -97,11 +97,14 @@ type imageRow struct {
 	img       *image.Image
 }
 
+// printImages lists imgs as docker images does: an untagged image another
+// image was built on (a build's intermediate step) only with --all.
 func printImages(c *ucli.Context, imgs []*image.Image, filter string) error {
+	parents := image.WithChildren(imgs)
 	var rows []imageRow
 	for _, img := range imgs {
 		if len(img.Names) == 0 {
-			if filter == "" {
+			if filter == "" && (c.Bool("all") || !parents[img.ID]) {
 				rows = append(rows, imageRow{"<none>", "<none>", img})
 			}
 			continue
@@ -378,10 +381,7 @@ func rmiCommand(name string, aliases ...string) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			inUse, err := imagesInUse(c)
-			if err != nil {
-				return err
-			}
+			inUse := imagesInUse(c)
 			var errs []string
 			for _, ref := range c.Args().Slice() {
 				lines, err := s.Remove(ref, c.Bool("force"), inUse)
@@ -402,7 +402,7 @@ func rmiCommand(name string, aliases ...string) *ucli.Command {
 
 func imagePruneCommand() *ucli.Command {
 	return &ucli.Command{
-		Name: "prune", Usage: "remove dangling images (-a: all unused) and leftovers of interrupted operations",
+		Name: "prune", Usage: "remove dangling images (untagged, no image built on them; -a: all unused) and leftovers of interrupted operations",
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "remove every image no container uses"},
 			&ucli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask for confirmation"},
@@ -427,11 +427,7 @@ func imagePruneCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			inUse, err := imagesInUse(c)
-			if err != nil {
-				return err
-			}
-			deleted, freed, err := s.Prune(c.Bool("all"), inUse)
+			deleted, freed, err := s.Prune(c.Bool("all"), imagesInUse(c))
 			if len(deleted) > 0 {
 				fmt.Fprintln(c.App.Writer, "Deleted Images:")
 				for _, d := range deleted {

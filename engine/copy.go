@@ -2,6 +2,7 @@ package engine
 
 import (
 	"archive/tar"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,9 +10,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"pcr/image/layer"
 )
@@ -106,6 +110,12 @@ type copyEnd struct {
 	root *os.Root
 	path string // absolute, inside root
 	desc string // for errors: "container abc123" or "host"
+	// name is the source's name at the destination when it is not
+	// path's own: a file bind's host source has a name of its own.
+	name string
+	// inPlace rewrites an existing file rather than replacing it: the
+	// destination is a file bind mount, whose inode the container holds.
+	inPlace bool
 }
 
 // copyPlan is where a copy goes: a resolved directory on the destination
@@ -248,7 +258,7 @@ func (w *treeWriter) add(rel, name string) error {
 // entry's parent is resolved inside root again, so an existing symlink in
 // the destination (or one the stream itself made) leads at most to
 // another place in the same root.
-func extractTree(tr *tar.Reader, root *os.Root, dir string, o CopyOptions) error {
+func extractTree(tr *tar.Reader, root *os.Root, dir string, o CopyOptions, inPlace bool) error {
 	type dirMeta struct {
 		rel string
 		hdr *tar.Header
@@ -279,6 +289,12 @@ func extractTree(tr *tar.Reader, root *os.Root, dir string, o CopyOptions) error
 			uid, gid = hdr.Uid, hdr.Gid
 		}
 		existing, lerr := root.Lstat(rel)
+		if inPlace && lerr == nil && existing.Mode().IsRegular() && hdr.Typeflag == tar.TypeReg {
+			if err := rewriteFile(root, rel, tr, hdr, uid, gid); err != nil {
+				return err
+			}
+			continue
+		}
 		if lerr == nil && !(existing.IsDir() && hdr.Typeflag == tar.TypeDir) {
 			if existing.IsDir() {
 				return fmt.Errorf("cannot overwrite directory /%s with a non-directory", rel)
@@ -347,6 +363,23 @@ func extractTree(tr *tar.Reader, root *os.Root, dir string, o CopyOptions) error
 	return nil
 }
 
+// rewriteFile writes a tar entry's content over the existing file rel,
+// keeping its inode (a bind mount's source, which the container sees).
+func rewriteFile(root *os.Root, rel string, tr io.Reader, hdr *tar.Header, uid, gid int) error {
+	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, tr)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write /%s: %w", rel, err)
+	}
+	return setMeta(root, rel, hdr, uid, gid)
+}
+
 // setMeta gives an unpacked file or directory its owner, mode (setuid
 // bits included, after the chown that would clear them) and times.
 func setMeta(root *os.Root, rel string, hdr *tar.Header, uid, gid int) error {
@@ -370,6 +403,9 @@ func copyBetween(src, dst copyEnd, o CopyOptions) error {
 		return fmt.Errorf("%s: %s: %w", src.desc, src.path, errNoSuchPath(err))
 	}
 	name, contentsOnly := srcName(src.path)
+	if src.name != "" {
+		name = src.name
+	}
 	if contentsOnly && !fi.IsDir() {
 		return fmt.Errorf("%s: %s is not a directory", src.desc, src.path)
 	}
@@ -391,7 +427,7 @@ func copyBetween(src, dst copyEnd, o CopyOptions) error {
 		}
 		pw.CloseWithError(err)
 	}()
-	err = extractTree(tar.NewReader(pr), dst.root, plan.dir, o)
+	err = extractTree(tar.NewReader(pr), dst.root, plan.dir, o, dst.inPlace)
 	// Stops the writer when the extraction gave up early, and returns the
 	// writer's own error when it was the one that failed.
 	pr.CloseWithError(io.ErrClosedPipe)
@@ -444,8 +480,13 @@ func (e *Engine) CopyToContainer(ref, src, dst string, o CopyOptions) error {
 		return err
 	}
 	defer done()
-	return e.withRootfs(ref, func(root *os.Root, desc string) error {
-		return copyBetween(host, copyEnd{root: root, path: ctrPath(dst), desc: desc}, o)
+	return e.withRootfs(ref, func(v *ctrView) error {
+		end, closeEnd, err := v.end(ctrPath(dst), true)
+		if err != nil {
+			return err
+		}
+		defer closeEnd()
+		return copyBetween(host, end, o)
 	})
 }
 
@@ -456,26 +497,36 @@ func (e *Engine) CopyFromContainer(ref, src, dst string, o CopyOptions) error {
 		return err
 	}
 	defer done()
-	return e.withRootfs(ref, func(root *os.Root, desc string) error {
-		return copyBetween(copyEnd{root: root, path: ctrPath(src), desc: desc}, host, o)
+	return e.withRootfs(ref, func(v *ctrView) error {
+		end, closeEnd, err := v.end(ctrPath(src), false)
+		if err != nil {
+			return err
+		}
+		defer closeEnd()
+		return copyBetween(end, host, o)
 	})
 }
 
 // CopyFromContainerTar writes path src of the container to w as a tar
 // stream (cp CTR:SRC -).
 func (e *Engine) CopyFromContainerTar(ref, src string, w io.Writer, o CopyOptions) error {
-	return e.withRootfs(ref, func(root *os.Root, desc string) error {
-		rel, err := resolveIn(root, ctrPath(src), o.FollowLink)
+	return e.withRootfs(ref, func(v *ctrView) error {
+		end, closeEnd, err := v.end(ctrPath(src), false)
 		if err != nil {
-			return fmt.Errorf("%s: %w", desc, err)
+			return err
 		}
-		if _, err := root.Lstat(rel); err != nil {
-			return fmt.Errorf("%s: %s: %w", desc, src, errNoSuchPath(err))
+		defer closeEnd()
+		rel, err := resolveIn(end.root, end.path, o.FollowLink)
+		if err != nil {
+			return fmt.Errorf("%s: %w", end.desc, err)
+		}
+		if _, err := end.root.Lstat(rel); err != nil {
+			return fmt.Errorf("%s: %s: %w", end.desc, src, errNoSuchPath(err))
 		}
 		name, _ := srcName(src)
 		tw := tar.NewWriter(w)
-		if err := writeTree(tw, root, rel, name); err != nil {
-			return fmt.Errorf("%s: %w", desc, err)
+		if err := writeTree(tw, end.root, rel, name); err != nil {
+			return fmt.Errorf("%s: %w", end.desc, err)
 		}
 		return tw.Close()
 	})
@@ -484,27 +535,147 @@ func (e *Engine) CopyFromContainerTar(ref, src string, w io.Writer, o CopyOption
 // CopyToContainerTar unpacks the tar stream r into the directory dst of
 // the container (cp - CTR:DIR).
 func (e *Engine) CopyToContainerTar(ref string, r io.Reader, dst string, o CopyOptions) error {
-	return e.withRootfs(ref, func(root *os.Root, desc string) error {
-		rel, err := resolveIn(root, ctrPath(dst), true)
+	return e.withRootfs(ref, func(v *ctrView) error {
+		end, closeEnd, err := v.end(ctrPath(dst), true)
 		if err != nil {
-			return fmt.Errorf("%s: %w", desc, err)
+			return err
 		}
-		if fi, err := root.Stat(rel); err != nil || !fi.IsDir() {
-			return fmt.Errorf("%s: destination %s must be an existing directory when the source is a tar stream", desc, dst)
+		defer closeEnd()
+		rel, err := resolveIn(end.root, end.path, true)
+		if err != nil {
+			return fmt.Errorf("%s: %w", end.desc, err)
 		}
-		if err := extractTree(tar.NewReader(r), root, rel, o); err != nil {
-			return fmt.Errorf("copy to %s: %w", desc, err)
+		if fi, err := end.root.Stat(rel); err != nil || !fi.IsDir() {
+			return fmt.Errorf("%s: destination %s must be an existing directory when the source is a tar stream", end.desc, dst)
+		}
+		if err := extractTree(tar.NewReader(r), end.root, rel, o, false); err != nil {
+			return fmt.Errorf("copy to %s: %w", end.desc, err)
 		}
 		return nil
 	})
 }
 
-// withRootfs runs fn on the container's merged root filesystem, under the
-// container's lock so that neither a start nor a cleanup changes the
-// mount meanwhile. A running container's overlay is already mounted on
-// rootfs/ (the superblock the container itself sees); a stopped one's is
-// mounted for the copy and unmounted after.
-func (e *Engine) withRootfs(ref string, fn func(root *os.Root, desc string) error) error {
+// ctrView is the container's filesystem as pcr cp sees it: the merged
+// rootfs, and the container's own mounts over it. A path under a bind
+// mount (a -v volume, the /etc/hosts, /etc/hostname and /etc/resolv.conf
+// pcr provides) is on the host source of that bind, resolved inside it;
+// other mounts (tmpfs, /proc) have nothing on the host to copy from or
+// to, and are refused.
+type ctrView struct {
+	rootfs *os.Root
+	desc   string
+	mounts []ctrMount // deepest destination first
+}
+
+type ctrMount struct {
+	dest   string // where the mount is, resolved in the rootfs, "/..."
+	source string
+	kind   string
+	ro     bool
+}
+
+// containerMounts reads the mounts of the container's config.json, each
+// destination resolved in the rootfs as the runtime resolves it.
+func containerMounts(dir string, rootfs *os.Root) ([]ctrMount, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", filepath.Join(dir, "config.json"), err)
+	}
+	var out []ctrMount
+	for _, m := range spec.Mounts {
+		rel, err := resolveIn(rootfs, path.Clean("/"+m.Destination), true)
+		if err != nil {
+			return nil, err
+		}
+		cm := ctrMount{dest: path.Clean("/" + rel), source: m.Source, kind: m.Type}
+		if slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind") {
+			cm.kind = "bind"
+		}
+		cm.ro = slices.Contains(m.Options, "ro")
+		out = append(out, cm)
+	}
+	// Deepest first; of two mounts on one place the later (on top) wins.
+	slices.Reverse(out)
+	slices.SortStableFunc(out, func(a, b ctrMount) int { return len(b.dest) - len(a.dest) })
+	return out, nil
+}
+
+// end is the copy end for path p in the container: on the rootfs, or on
+// the host source of the bind mount p is under. write says p is the
+// destination.
+func (v *ctrView) end(p string, write bool) (copyEnd, func(), error) {
+	onRootfs := copyEnd{root: v.rootfs, path: p, desc: v.desc}
+	if len(v.mounts) == 0 {
+		return onRootfs, func() {}, nil
+	}
+	// The last component is not followed, as the copy itself does not
+	// (without -L): a link on a mount point is the mount's business.
+	rel, err := resolveIn(v.rootfs, p, false)
+	if err != nil {
+		return copyEnd{}, nil, fmt.Errorf("%s: %w", v.desc, err)
+	}
+	cp := path.Clean("/" + rel)
+	for _, m := range v.mounts {
+		rest, ok := strings.CutPrefix(cp, m.dest)
+		if !ok || rest != "" && !strings.HasPrefix(rest, "/") {
+			continue
+		}
+		if m.kind != "bind" {
+			return copyEnd{}, nil, fmt.Errorf("%s: %s is on a %s mount of the container, which has no host side: pcr cp cannot reach it", v.desc, p, m.kind)
+		}
+		if write && m.ro {
+			return copyEnd{}, nil, fmt.Errorf("%s: %s is on the read-only volume %s", v.desc, p, m.dest)
+		}
+		return bindEnd(m, rest, p, v.desc+" volume "+m.dest)
+	}
+	return onRootfs, func() {}, nil
+}
+
+// bindEnd is the end at rest under the bind mount m, on its host source.
+// A file bind is reached through its directory, named as in the
+// container and written in place.
+func bindEnd(m ctrMount, rest, p, desc string) (copyEnd, func(), error) {
+	fi, err := os.Stat(m.source)
+	if err != nil {
+		return copyEnd{}, nil, fmt.Errorf("%s: host source: %w", desc, err)
+	}
+	end := copyEnd{desc: desc}
+	root := m.source
+	if fi.IsDir() {
+		end.path = "/" + strings.TrimPrefix(rest, "/")
+		// Keep the "/" or "/." planCopy and srcName read.
+		if strings.HasSuffix(p, "/.") {
+			end.path = strings.TrimSuffix(end.path, "/") + "/."
+		} else if strings.HasSuffix(p, "/") {
+			end.path = strings.TrimSuffix(end.path, "/") + "/"
+		}
+	} else {
+		if rest != "" {
+			return copyEnd{}, nil, fmt.Errorf("%s: %s: not a directory", desc, p)
+		}
+		root = filepath.Dir(m.source)
+		end.path = "/" + filepath.Base(m.source)
+		end.name = path.Base(m.dest)
+		end.inPlace = true
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return copyEnd{}, nil, fmt.Errorf("%s: %w", desc, err)
+	}
+	end.root = r
+	return end, func() { r.Close() }, nil
+}
+
+// withRootfs runs fn on the container's view, under the container's lock
+// so that neither a start nor a cleanup changes the mount meanwhile. A
+// running container's overlay is already mounted on rootfs/ (the
+// superblock the container itself sees); a stopped one's is mounted for
+// the copy and unmounted after.
+func (e *Engine) withRootfs(ref string, fn func(v *ctrView) error) error {
 	id, err := e.Lookup(ref)
 	if err != nil {
 		return err
@@ -520,7 +691,7 @@ func (e *Engine) withRootfs(ref string, fn func(root *os.Root, desc string) erro
 		return fmt.Errorf("container %s is dead (its create was interrupted): %w", ShortID(id), err)
 	}
 	target := filepath.Join(dir, "rootfs")
-	if !mounted(dir, target) {
+	if !layer.IsMountPoint(target) {
 		lowers := rec.Lowers
 		if len(lowers) == 0 {
 			if lowers, err = e.imageLowers(rec); err != nil {
@@ -545,7 +716,11 @@ func (e *Engine) withRootfs(ref string, fn func(root *os.Root, desc string) erro
 		return fmt.Errorf("container %s: %w", ShortID(id), err)
 	}
 	defer root.Close()
-	return fn(root, "container "+ShortID(id))
+	v := &ctrView{rootfs: root, desc: "container " + ShortID(id)}
+	if v.mounts, err = containerMounts(dir, root); err != nil {
+		return fmt.Errorf("container %s: %w", ShortID(id), err)
+	}
+	return fn(v)
 }
 
 // imageLowers are the layer dirs of the container's image, for a record

@@ -110,7 +110,7 @@ func copyIn(t *testing.T, r *os.Root, dir string, entries []*tar.Header, bodies 
 		}
 	}
 	mustDo(t, tw.Close())
-	return extractTree(tar.NewReader(&buf), r, dir, CopyOptions{})
+	return extractTree(tar.NewReader(&buf), r, dir, CopyOptions{}, false)
 }
 
 func TestExtractTreeCannotLeaveRoot(t *testing.T) {

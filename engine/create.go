@@ -24,6 +24,13 @@ func (e *Engine) Create(imageRef string, o Options) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	// rmi and prune wait until the record names the image: before that,
+	// nothing they can see says the image is in use.
+	unlockUse, err := store.LockUse()
+	if err != nil {
+		return nil, err
+	}
+	defer unlockUse()
 	img, err := store.Resolve(imageRef)
 	if err != nil {
 		return nil, err
@@ -46,7 +53,14 @@ func (e *Engine) Create(imageRef string, o Options) (*Record, error) {
 	if auto {
 		o.Name = autoName(id, 0)
 	}
-	rec := &Record{ID: id, Name: o.Name, Image: imageRef, ImageID: img.ID, Created: time.Now().UTC(), Lowers: in.lowers, Options: o, Args: spec.Process.Args}
+	rec := &Record{ID: id, Name: o.Name, Image: imageRef, ImageID: img.ID, Created: time.Now().UTC(), Lowers: in.lowers, Options: o, Args: spec.Process.Args,
+		User: o.User, StopSignal: o.StopSignal}
+	if rec.User == "" {
+		rec.User = img.Config.Config.User
+	}
+	if rec.StopSignal == "" {
+		rec.StopSignal = img.Config.Config.StopSignal
+	}
 	if err := os.Mkdir(dir, 0o711); err != nil {
 		return nil, fmt.Errorf("create container dir: %w", err)
 	}
@@ -60,6 +74,7 @@ func (e *Engine) Create(imageRef string, o Options) (*Record, error) {
 	if err := writeRecord(dir, rec); err != nil {
 		return nil, err
 	}
+	unlockUse()
 	if err := e.name(rec, auto); err != nil {
 		return nil, err
 	}

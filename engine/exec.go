@@ -64,7 +64,9 @@ func (e *Engine) Exec(ref string, o ExecOptions) (int, error) {
 		proc.Cwd = o.WorkingDir
 	}
 	if o.User != "" {
-		if proc.User, err = resolveUser(o.User, c.Lowers); err != nil {
+		// The running container's overlay is mounted on rootfs/: its own
+		// /etc/passwd, users it added included.
+		if proc.User, err = resolveUser(filepath.Join(c.Dir, "rootfs"), o.User); err != nil {
 			return 0, err
 		}
 	}

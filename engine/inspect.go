@@ -38,6 +38,7 @@ type InspectConfig struct {
 	Entrypoint []string `json:"Entrypoint"`
 	WorkingDir string   `json:"WorkingDir"`
 	Image      string   `json:"Image"`
+	StopSignal string   `json:"StopSignal,omitempty"`
 }
 
 // InspectHostConfig is how the host runs it.
@@ -79,7 +80,8 @@ func (e *Engine) InspectData(c *Container) InspectJSON {
 		HostnamePath: filepath.Join(c.Dir, "hostname"), HostsPath: filepath.Join(c.Dir, "hosts"),
 		ResolvConfPath: filepath.Join(c.Dir, "resolv.conf"),
 		Config: InspectConfig{Hostname: o.Hostname, User: o.User, Tty: o.Tty, OpenStdin: o.OpenStdin, Env: o.Env,
-			Cmd: o.Cmd, Entrypoint: o.Entrypoint, WorkingDir: o.WorkingDir, Image: c.Image},
+			Cmd: o.Cmd, Entrypoint: o.Entrypoint, WorkingDir: o.WorkingDir, Image: c.Image,
+			StopSignal: c.StopSignal},
 		HostConfig: InspectHostConfig{Binds: o.Volumes, Tmpfs: o.Tmpfs, NetworkMode: net, AutoRemove: o.Rm,
 			ReadonlyRootfs: o.ReadOnly, CapAdd: o.CapAdd, CapDrop: o.CapDrop, SecurityOpt: o.SecurityOpt, Init: o.Init,
 			Memory: o.Memory, MemorySwap: o.MemorySwap, NanoCpus: o.NanoCPUs, CpuShares: o.CPUShares,

@@ -25,32 +25,70 @@ func ValidateName(name string) error {
 
 // claimName makes the name link; os.Symlink fails when the name exists,
 // so of two creates racing for one name exactly one wins. A link whose
-// container is gone (a pcr killed while removing it) is stale and reused.
+// container is gone (a pcr killed while removing it) is stale and reused,
+// under the names lock and after reading it again there: without it, a
+// create could remove the link another create has just put in the stale
+// one's place, and both would own the name.
 func (e *Engine) claimName(name, id string) error {
 	link := e.namePath(name)
-	for range 2 {
-		err := os.Symlink(id, link)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("claim name %q: %w", name, err)
-		}
-		owner, rerr := os.Readlink(link)
-		if rerr == nil && exists(e.dir(owner)) {
-			return fmt.Errorf("the container name %q is already in use by container %s: remove or rename that container to reuse the name", name, owner)
-		}
-		os.Remove(link)
+	err := os.Symlink(id, link)
+	if err == nil {
+		return nil
 	}
-	return fmt.Errorf("claim name %q: lost a race with another container", name)
+	if !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("claim name %q: %w", name, err)
+	}
+	if owner, rerr := os.Readlink(link); rerr == nil && exists(e.dir(owner)) {
+		return errNameInUse(name, owner)
+	}
+	unlock, err := e.lockNames()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	owner, err := os.Readlink(link)
+	switch {
+	case err == nil && exists(e.dir(owner)):
+		return errNameInUse(name, owner)
+	case err == nil:
+		if err := os.Remove(link); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("claim name %q: remove the stale link: %w", name, err)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("claim name %q: %w", name, err)
+	}
+	// A create that did not need the lock may still win the name here;
+	// then the link is theirs and this one fails, as it should.
+	if err := os.Symlink(id, link); err != nil {
+		if owner, rerr := os.Readlink(link); rerr == nil && errors.Is(err, os.ErrExist) {
+			return errNameInUse(name, owner)
+		}
+		return fmt.Errorf("claim name %q: %w", name, err)
+	}
+	return nil
 }
 
-// releaseName removes the name link if it still points to id.
+func errNameInUse(name, owner string) error {
+	return fmt.Errorf("the container name %q is already in use by container %s: remove or rename that container to reuse the name", name, owner)
+}
+
+// releaseName removes the name link if it still points to id, under the
+// names lock, so that a link just made by a create that found this one
+// stale is not the one removed.
 func (e *Engine) releaseName(name, id string) {
 	if name == "" {
 		return
 	}
 	link := e.namePath(name)
+	if owner, err := os.Readlink(link); err != nil || owner != id {
+		return
+	}
+	unlock, err := e.lockNames()
+	if err != nil {
+		e.warnf("release name %q: %v", name, err)
+		return
+	}
+	defer unlock()
 	if owner, err := os.Readlink(link); err == nil && owner == id {
 		os.Remove(link)
 	}

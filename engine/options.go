@@ -29,4 +29,6 @@ type Options struct {
 	PidsLimit     int64    `json:"pidsLimit,omitempty"`
 	CgroupParent  string   `json:"cgroupParent,omitempty"`
 	Network       string   `json:"network,omitempty"`
+	// StopSignal overrides the image's STOPSIGNAL (--stop-signal).
+	StopSignal string `json:"stopSignal,omitempty"`
 }

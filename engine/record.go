@@ -8,6 +8,8 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+
+	"pcr/internal/atomicfile"
 )
 
 // recordFile is the engine's own description of a container, beside the
@@ -37,6 +39,12 @@ type Record struct {
 	MonitorStart uint64 `json:"monitorStart,omitempty"`
 	// RunID names the current run; the cleanup of an older one checks it.
 	RunID string `json:"runId,omitempty"`
+	// User is the -u flag, or the image's USER: resolved against the
+	// container's own /etc/passwd at each start, once its rootfs is there.
+	User string `json:"user,omitempty"`
+	// StopSignal is what stop sends first: --stop-signal, or the image's
+	// STOPSIGNAL; empty is SIGTERM.
+	StopSignal string `json:"stopSignal,omitempty"`
 }
 
 func readRecord(dir string) (*Record, error) {
@@ -56,19 +64,5 @@ func writeRecord(dir string, r *Record) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, recordFile), data, 0o600)
-}
-
-// writeFileAtomic writes through a temp file and a rename, so a reader
-// sees the old or the new content, never half of one.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(filepath.Join(dir, recordFile), data, 0o600)
 }

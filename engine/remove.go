@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,30 +26,28 @@ func (e *Engine) Remove(ref string, force bool) error {
 		return err
 	}
 	if c.State.Running && !force {
-		return fmt.Errorf("cannot remove container %s: container is %s: stop it first or use rm -f", ref, c.State.Status)
+		return errRunning(ref, c.State.Status)
 	}
-	if force {
-		e.kill(id, c.Record)
+	if err := e.remove(id, force); err != nil {
+		return err
 	}
-	return e.remove(id)
+	e.sweepTrash()
+	return nil
 }
 
-// kill SIGKILLs everything in the container and waits for its monitor,
-// whose cleanup takes the lock that remove is about to take.
-func (e *Engine) kill(id string, rec *Record) {
-	if st, err := e.rt.Load(id); err == nil && st.Status != runtime.StatusStopped {
-		if st.Status == runtime.StatusPaused {
-			e.rt.Resume(id)
-		}
-		e.rt.Kill(id, unix.SIGKILL, true)
-	}
-	if rec != nil {
-		e.waitMonitor(rec, 10*time.Second)
-	}
+func errRunning(ref, status string) error {
+	return fmt.Errorf("cannot remove container %s: container is %s: stop it first or use rm -f", ref, status)
 }
 
-// remove tears down and deletes the container under its lock.
-func (e *Engine) remove(id string) error {
+// remove tears down and deletes the container, all under its lock: a
+// start helper creating the runtime's container holds it too, so the
+// removal comes wholly before it (the helper then finds nothing to start)
+// or after (the runtime's container exists, and goes here). Deleting the
+// runtime's container kills what runs in it; the monitor then records an
+// exit nobody reads and its cleanup finds the container gone. remove
+// returns once that monitor has exited, so nothing of the container is
+// left when rm returns.
+func (e *Engine) remove(id string, force bool) error {
 	dir := e.dir(id)
 	unlock, err := lockContainer(dir)
 	if err != nil {
@@ -57,40 +57,89 @@ func (e *Engine) remove(id string) error {
 		return err
 	}
 	defer unlock()
-	name := ""
-	if rec, err := readRecord(dir); err == nil {
-		name = rec.Name
-	} else if !errors.Is(err, os.ErrNotExist) {
+	rec, err := readRecord(dir)
+	switch {
+	case err == nil:
+		st := e.stateOf(rec)
+		if st.Running && !force {
+			return errRunning(ShortID(id), st.Status)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		rec = nil
+	default:
 		e.warnf("container %s: unreadable record, removing anyway: %v", ShortID(id), err)
+		rec = nil
+	}
+	monitors := e.monitorsOf(id, rec)
+	if st, err := e.rt.Load(id); err == nil && st.Status == runtime.StatusPaused {
+		e.rt.Resume(id)
 	}
 	if err := e.teardown(id); err != nil {
 		return fmt.Errorf("remove container %s: %w", ShortID(id), err)
 	}
-	return e.removeFiles(id, name)
+	name := ""
+	if rec != nil {
+		name = rec.Name
+	}
+	if err := e.removeFiles(id, name); err != nil {
+		return err
+	}
+	unlock()
+	for _, m := range monitors {
+		e.waitProcess(m, 10*time.Second)
+	}
+	return nil
 }
 
-// waitMonitor waits until the process waiting for the run (its monitor
-// and the cleanup it execs, or a foreground pcr) has exited.
-func (e *Engine) waitMonitor(rec *Record, timeout time.Duration) bool {
-	if rec.Monitor == 0 {
-		// a detached start still in progress: the helper has written the pid
-		if data, err := os.ReadFile(e.dir(rec.ID) + "/" + monitorPidFile); err == nil {
-			r := *rec
-			if _, err := fmt.Sscan(string(data), &r.Monitor); err == nil {
-				r.MonitorStart = procStart(r.Monitor)
-				rec = &r
-			}
+// proc is a process known by pid and start time, so that a reused pid is
+// not taken for it.
+type proc struct {
+	pid   int
+	start uint64
+}
+
+func (p proc) alive() bool { return p.pid > 0 && procStart(p.pid) == p.start }
+
+// monitorsOf are the processes that wait for the container's current run
+// and act on its end: the recorded monitor (or the pcr starting or
+// running it), and the monitor the start helper named, which a pcr killed
+// while starting never recorded. This process is left out.
+func (e *Engine) monitorsOf(id string, rec *Record) []proc {
+	var out []proc
+	if rec != nil && rec.Monitor > 0 && rec.Monitor != os.Getpid() {
+		out = append(out, proc{rec.Monitor, rec.MonitorStart})
+	}
+	if data, err := os.ReadFile(filepath.Join(e.dir(id), monitorPidFile)); err == nil {
+		if pid, err := strconv.Atoi(string(data)); err == nil && pid != os.Getpid() && (rec == nil || pid != rec.Monitor) {
+			out = append(out, proc{pid, procStart(pid)})
 		}
 	}
-	if !monitorAlive(rec) {
+	return out
+}
+
+// waitMonitor waits until the processes waiting for the run (its monitor
+// and the cleanup it execs, or a foreground pcr) have exited.
+func (e *Engine) waitMonitor(rec *Record, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for _, p := range e.monitorsOf(rec.ID, rec) {
+		if !e.waitProcess(p, time.Until(deadline)) {
+			return false
+		}
+	}
+	return true
+}
+
+// waitProcess waits until p has exited, or timeout.
+func (e *Engine) waitProcess(p proc, timeout time.Duration) bool {
+	if !p.alive() {
 		return true
 	}
-	fd, err := unix.PidfdOpen(rec.Monitor, 0)
+	fd, err := unix.PidfdOpen(p.pid, 0)
 	if err != nil {
-		return !monitorAlive(rec)
+		return !p.alive()
 	}
 	defer unix.Close(fd)
-	if !monitorAlive(rec) { // the pid was reused between the check and the open
+	if !p.alive() { // the pid was reused between the check and the open
 		return true
 	}
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"os"
 )
 
 // Rename gives a container a new name. The new name's link is made first
@@ -37,7 +36,7 @@ func (e *Engine) Rename(ref, newName string) error {
 	}
 	rec.Name, rec.Options.Name = newName, newName
 	if err := writeRecord(dir, rec); err != nil {
-		os.Remove(e.namePath(newName))
+		e.releaseName(newName, id)
 		return fmt.Errorf("rename container %s: %w", ShortID(id), err)
 	}
 	e.releaseName(old, id)

@@ -11,6 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"pcr/engine/internal/inroot"
 	"pcr/engine/internal/monitor"
 	"pcr/runtime"
 )
@@ -20,7 +21,7 @@ type specInput struct {
 	id     string
 	dir    string
 	image  ocispec.ImageConfig
-	lowers []string // the image's layer dirs, top first, for /etc/passwd
+	lowers []string // the image's layer dirs, top first
 }
 
 // SpecOpt changes the spec for one family of flags, in containerd's
@@ -31,7 +32,6 @@ var specOpts = []SpecOpt{
 	withDockerDefaults,
 	withNetwork,
 	withProcess,
-	withUser,
 	withHostFiles,
 	withVolumes,
 	withTmpfs,
@@ -53,10 +53,6 @@ func buildSpec(in *specInput, o *Options) (*specs.Spec, error) {
 	}
 	return s, nil
 }
-
-// dockerCaps is Docker's default capability set.
-var dockerCaps = []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"}
 
 func withDockerDefaults(s *specs.Spec, in *specInput, o *Options) error {
 	s.Root = &specs.Root{Path: "rootfs"}
@@ -126,19 +122,6 @@ func mergeEnv(env, add []string) []string {
 
 func hasKey(env []string, key string) bool {
 	return slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, key+"=") })
-}
-
-func withUser(s *specs.Spec, in *specInput, o *Options) error {
-	u := o.User
-	if u == "" {
-		u = in.image.User
-	}
-	user, err := resolveUser(u, in.lowers)
-	if err != nil {
-		return err
-	}
-	s.Process.User = user
-	return nil
 }
 
 // withHostFiles bind-mounts the container's own hostname, hosts and
@@ -260,7 +243,7 @@ func allCaps() []string {
 // withCapabilities is Docker's set, then --cap-add, then --cap-drop
 // ("ALL" in either works as Docker's does).
 func withCapabilities(s *specs.Spec, in *specInput, o *Options) error {
-	caps := slices.Clone(dockerCaps)
+	caps := inroot.DockerCapabilities()
 	add, drop := map[string]bool{}, map[string]bool{}
 	for _, c := range o.CapAdd {
 		n, err := normalizeCap(c)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"pcr/engine/internal/inroot"
 	"pcr/engine/internal/monitor"
 )
 
@@ -47,7 +49,7 @@ func TestBuildSpecSecurityDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Process.Capabilities.Bounding) != len(dockerCaps) || s.Linux.Seccomp == nil || s.Linux.Seccomp.DefaultAction != specs.ActErrno {
+	if len(s.Process.Capabilities.Bounding) != len(inroot.DockerCapabilities()) || s.Linux.Seccomp == nil || s.Linux.Seccomp.DefaultAction != specs.ActErrno {
 		t.Errorf("caps %v seccomp %v", s.Process.Capabilities.Bounding, s.Linux.Seccomp)
 	}
 	if !slices.Contains(s.Linux.MaskedPaths, "/proc/kcore") || !slices.Contains(s.Linux.ReadonlyPaths, "/proc/sys") {
@@ -78,24 +80,49 @@ func TestBuildSpecSecurityDefaults(t *testing.T) {
 	}
 }
 
-func TestResolveUser(t *testing.T) {
-	in := testInput(t, ocispec.ImageConfig{})
+// TestEngineUserResolvedInContainerRoot: the user is resolved on the
+// container's rootfs (users the container added are seen) and a symlinked
+// /etc resolves inside it, never to the host's passwd.
+func TestEngineUserResolvedInContainerRoot(t *testing.T) {
+	dir := t.TempDir()
+	rootfs := filepath.Join(dir, "rootfs")
+	os.MkdirAll(filepath.Join(rootfs, "etc"), 0o755)
+	os.WriteFile(filepath.Join(rootfs, "etc", "passwd"), []byte("root:x:0:0::/root:/bin/sh\nweb:x:33:44::/srv:/bin/sh\n"), 0o644)
+	os.WriteFile(filepath.Join(rootfs, "etc", "group"), []byte("root:x:0:\nwww:x:44:\nextra:x:50:web\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"ociVersion":"1.2.0","process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}}}`), 0o644)
 	for spec, want := range map[string]specs.User{
-		"":         {},
-		"web":      {UID: 33, GID: 44, AdditionalGids: []uint32{50}},
-		"33":       {UID: 33, GID: 44, AdditionalGids: []uint32{50}},
+		"web":      {UID: 33, GID: 44, AdditionalGids: []uint32{44, 50}},
+		"33":       {UID: 33, GID: 44, AdditionalGids: []uint32{44, 50}},
 		"web:0":    {UID: 33, GID: 0},
 		"1000:www": {UID: 1000, GID: 44},
 		"1000":     {UID: 1000},
 	} {
-		got, err := resolveUser(spec, in.lowers)
-		if err != nil || got.UID != want.UID || got.GID != want.GID || !slices.Equal(got.AdditionalGids, want.AdditionalGids) {
-			t.Errorf("resolveUser(%q) = %+v, %v; want %+v", spec, got, err, want)
+		if err := setProcessUser(dir, &Record{ID: strings.Repeat("ab", 32), User: spec}); err != nil {
+			t.Fatalf("setProcessUser(%q): %v", spec, err)
+		}
+		data, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+		var s specs.Spec
+		if err := json.Unmarshal(data, &s); err != nil {
+			t.Fatal(err)
+		}
+		got := s.Process.User
+		if got.UID != want.UID || got.GID != want.GID || !slices.Equal(got.AdditionalGids, want.AdditionalGids) || s.Process.Args[0] != "sh" {
+			t.Errorf("user %q = %+v (args %v); want %+v", spec, got, s.Process.Args, want)
 		}
 	}
 	for _, bad := range []string{"nobody", "web:nogroup"} {
-		if _, err := resolveUser(bad, in.lowers); err == nil {
-			t.Errorf("resolveUser(%q) passed", bad)
+		if err := setProcessUser(dir, &Record{ID: strings.Repeat("ab", 32), User: bad}); err == nil {
+			t.Errorf("user %q passed", bad)
 		}
+	}
+	// /etc -> /etc (absolute): inside the container that is itself, so a
+	// name only the host's passwd has ("root" is in both; use a host-only
+	// one made for this test) must not resolve.
+	host := t.TempDir()
+	os.WriteFile(filepath.Join(host, "passwd"), []byte("hostonly:x:4242:4242::/:/bin/sh\n"), 0o644)
+	os.RemoveAll(filepath.Join(rootfs, "etc"))
+	os.Symlink(host, filepath.Join(rootfs, "etc"))
+	if u, err := resolveUser(rootfs, "hostonly"); err == nil {
+		t.Errorf("resolved hostonly = %+v through a symlinked /etc to the host", u)
 	}
 }

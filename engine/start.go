@@ -15,6 +15,7 @@ import (
 
 	"pcr/engine/internal/monitor"
 	"pcr/image/layer"
+	"pcr/internal/atomicfile"
 	"pcr/runtime"
 )
 
@@ -28,10 +29,14 @@ const (
 // Stdio is the caller's stdio for a foreground run.
 type Stdio struct{ In, Out, Err *os.File }
 
-// prepareStart readies a container for a new run, under its lock: the
-// runtime state of a run whose cleanup never ran is removed, the overlay
-// mounted, the old exit record dropped, and a new run id recorded (the
-// cleanup of an older run checks it and leaves a newer run alone).
+// prepareStart readies a container for a new run, under its lock, once
+// the caller has checked there that it is not running: the runtime state
+// of a run whose cleanup never ran is removed, the overlay mounted, the
+// user resolved on it into config.json, the old exit record dropped, and
+// a new run id recorded (the cleanup of an older run checks it and leaves
+// a newer run alone). The caller is recorded as the run's monitor until
+// the real one is known, so that a second start meanwhile sees the
+// container running.
 func (e *Engine) prepareStart(rec *Record) error {
 	dir := e.dir(rec.ID)
 	if _, err := e.rt.Load(rec.ID); err == nil {
@@ -42,14 +47,39 @@ func (e *Engine) prepareStart(rec *Record) error {
 	if err := e.mountRootfs(rec); err != nil {
 		return err
 	}
+	if err := setProcessUser(dir, rec); err != nil {
+		return err
+	}
+	e.trace.Stage("user %q resolved in the rootfs", rec.User)
 	if err := os.Remove(filepath.Join(dir, "exit.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	os.Remove(filepath.Join(dir, monitorPidFile))
 	rec.StartedAt = time.Now().UTC()
 	rec.RunID = strconv.FormatInt(rec.StartedAt.UnixNano(), 36)
-	rec.Monitor = 0
+	rec.Monitor, rec.MonitorStart = os.Getpid(), procStart(os.Getpid())
 	return writeRecord(dir, rec)
+}
+
+// lockStartable takes the container's lock and reads it again under it:
+// what the caller saw before may be stale (another start, an rm).
+func (e *Engine) lockStartable(id string) (*Container, func(), error) {
+	unlock, err := lockContainer(e.dir(id))
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil, nil, fmt.Errorf("%w: %s", ErrNoSuchContainer, id)
+		}
+		return nil, nil, err
+	}
+	c, err := e.load(id)
+	if err == nil && c.State.Status == StatusDead {
+		err = fmt.Errorf("container %s is dead (its create was interrupted): remove it with rm -f", ShortID(id))
+	}
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return c, unlock, nil
 }
 
 // mountRootfs mounts the overlay on rootfs/ unless it is mounted: the
@@ -58,7 +88,7 @@ func (e *Engine) prepareStart(rec *Record) error {
 func (e *Engine) mountRootfs(rec *Record) error {
 	dir := e.dir(rec.ID)
 	target := filepath.Join(dir, "rootfs")
-	if mounted(dir, target) {
+	if layer.IsMountPoint(target) {
 		return nil
 	}
 	// --read-only keeps the upper too, as Docker does: the runtime makes
@@ -76,21 +106,10 @@ func (e *Engine) mountRootfs(rec *Record) error {
 	return nil
 }
 
-// mounted says whether target is a mount point (statx's mount-root
-// attribute: one syscall, no mountinfo parsing, right for bind mounts of
-// the same filesystem too).
-func mounted(_, target string) bool {
-	var st unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, target, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &st); err != nil {
-		return false
-	}
-	return st.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
-}
-
 func (e *Engine) unmountRootfs(id string) error {
 	dir := e.dir(id)
 	target := filepath.Join(dir, "rootfs")
-	if !mounted(dir, target) {
+	if !layer.IsMountPoint(target) {
 		return nil
 	}
 	if err := layer.Unmount(target); err != nil {
@@ -142,29 +161,30 @@ func (e *Engine) Run(imageRef string, o Options, detach bool, stdio Stdio) (*Rec
 		return nil, 0, err
 	}
 	if detach {
-		err := e.startDetached(rec)
+		_, err := e.startDetached(rec.ID)
 		if err != nil && rec.Options.Rm {
-			e.remove(rec.ID)
+			e.remove(rec.ID, true)
 		}
 		return rec, 0, err
 	}
-	status, err := e.runForeground(rec, stdio)
+	status, err := e.runForeground(rec.ID, stdio)
 	return rec, status, err
 }
 
 // runForeground runs a container in this process: create, start, wait,
 // record the exit, tear down. No monitor: the caller is waiting anyway.
-func (e *Engine) runForeground(rec *Record, stdio Stdio) (int, error) {
-	dir := e.dir(rec.ID)
-	unlock, err := lockContainer(dir)
+func (e *Engine) runForeground(id string, stdio Stdio) (int, error) {
+	dir := e.dir(id)
+	c, unlock, err := e.lockStartable(id)
 	if err != nil {
 		return 0, err
 	}
-	err = e.prepareStart(rec)
-	if err == nil {
-		rec.Monitor, rec.MonitorStart = os.Getpid(), procStart(os.Getpid())
-		err = writeRecord(dir, rec)
+	if c.State.Running {
+		unlock()
+		return 0, fmt.Errorf("container %s is already running: use logs -f or exec", ShortID(id))
 	}
+	rec := c.Record
+	err = e.prepareStart(rec)
 	unlock()
 	if err != nil {
 		e.Cleanup(rec.ID, rec.RunID)
@@ -179,7 +199,9 @@ func (e *Engine) runForeground(rec *Record, stdio Stdio) (int, error) {
 	} else if status > 128 {
 		exit.Signal = status - 128
 	}
-	monitor.WriteExit(dir, exit)
+	if exists(dir) { // not when an rm -f got in (the runtime's container is gone too)
+		monitor.WriteExit(dir, exit)
+	}
 	if cerr := e.Cleanup(rec.ID, rec.RunID); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -194,17 +216,7 @@ func (e *Engine) Start(ref string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := e.load(id)
-	if err != nil {
-		return nil, err
-	}
-	if c.State.Status == StatusDead {
-		return nil, fmt.Errorf("container %s is dead (its create was interrupted): remove it with rm -f", ShortID(id))
-	}
-	if c.State.Running {
-		return c.Record, nil
-	}
-	return c.Record, e.startDetached(c.Record)
+	return e.startDetached(id)
 }
 
 // StartAttached starts a created or exited container in the foreground
@@ -214,15 +226,12 @@ func (e *Engine) StartAttached(ref string, stdio Stdio) (*Record, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	c, err := e.load(id)
+	status, err := e.runForeground(id, stdio)
 	if err != nil {
-		return nil, 0, err
+		return nil, status, err
 	}
-	if c.State.Running {
-		return nil, 0, fmt.Errorf("container %s is already running: use logs -f or exec", ShortID(id))
-	}
-	status, err := e.runForeground(c.Record, stdio)
-	return c.Record, status, err
+	rec, _ := readRecord(e.dir(id))
+	return rec, status, nil
 }
 
 func (e *Engine) helperArgs(verb string, rec *Record) []string {
@@ -231,40 +240,94 @@ func (e *Engine) helperArgs(verb string, rec *Record) []string {
 
 // startDetached hands the run to a monitor: it runs the start helper
 // (this binary, StartHelper) and, when the container exits, records the
-// exit and runs Cleanup. Nothing of pcr's Go stays resident.
-func (e *Engine) startDetached(rec *Record) error {
-	dir := e.dir(rec.ID)
-	unlock, err := lockContainer(dir)
+// exit and runs Cleanup. Nothing of pcr's Go stays resident. The lock is
+// held to prepare the run, not while the monitor starts: the helper takes
+// it itself to create the runtime's container, so that an rm -f that
+// gets in (this pcr may be killed at any point) either comes before the
+// helper, which then finds the container gone, or after the runtime's
+// container exists, which rm then deletes.
+func (e *Engine) startDetached(id string) (*Record, error) {
+	dir := e.dir(id)
+	c, unlock, err := e.lockStartable(id)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer unlock()
-	if err := e.prepareStart(rec); err != nil {
-		e.teardown(rec.ID)
-		return err
+	rec := c.Record
+	if c.State.Running {
+		unlock()
+		return rec, nil // Docker's start of a running container: nothing to do
+	}
+	err = e.prepareStart(rec)
+	unlock()
+	if err != nil {
+		e.abortStart(rec, err)
+		return rec, err
 	}
 	_, err = monitor.Start(monitor.Options{
 		Dir: dir, Terminal: rec.Options.Tty,
 		StartArgs: e.helperArgs(HelperStart, rec), CleanupArgs: e.helperArgs(HelperCleanup, rec),
 	})
 	if err != nil {
-		err = parseHelperError(err)
-		e.teardown(rec.ID)
-		monitor.WriteExit(dir, monitor.Exit{Code: ExitStatus(err), FinishedAt: time.Now().UTC()})
-		return fmt.Errorf("start container %s: %w", ShortID(rec.ID), err)
+		err = fmt.Errorf("start container %s: %w", ShortID(rec.ID), parseHelperError(err))
+		e.abortStart(rec, err)
+		return rec, err
 	}
 	e.trace.Stage("monitor started the container")
-	if data, err := os.ReadFile(filepath.Join(dir, monitorPidFile)); err == nil {
-		rec.Monitor, _ = strconv.Atoi(string(data))
-		rec.MonitorStart = procStart(rec.Monitor)
-		return writeRecord(dir, rec)
+	return rec, e.recordMonitor(rec)
+}
+
+// recordMonitor names the run's monitor in the record, in place of the
+// pcr that started it, unless the run is over and gone already.
+func (e *Engine) recordMonitor(rec *Record) error {
+	dir := e.dir(rec.ID)
+	unlock, err := lockContainer(dir)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil // an --rm run that ended, or an rm -f
+		}
+		return err
 	}
-	return nil
+	defer unlock()
+	cur, err := readRecord(dir)
+	if err != nil || cur.RunID != rec.RunID {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(dir, monitorPidFile))
+	if err != nil {
+		return nil
+	}
+	pid, err := strconv.Atoi(string(data))
+	if err != nil {
+		return nil
+	}
+	cur.Monitor, cur.MonitorStart = pid, procStart(pid)
+	*rec = *cur
+	return writeRecord(dir, cur)
+}
+
+// abortStart undoes a start that failed before its container ran: the
+// overlay and any runtime state, and an exit record with Docker's status
+// for the failure. A newer run, or a removal, is left alone.
+func (e *Engine) abortStart(rec *Record, cause error) {
+	dir := e.dir(rec.ID)
+	unlock, err := lockContainer(dir)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	cur, err := readRecord(dir)
+	if err != nil || cur.RunID != rec.RunID {
+		return
+	}
+	e.teardown(rec.ID)
+	monitor.WriteExit(dir, monitor.Exit{Code: ExitStatus(cause), FinishedAt: time.Now().UTC()})
+	cur.Monitor, cur.MonitorStart = 0, 0
+	writeRecord(dir, cur)
 }
 
 // StartHelper is the monitor's start helper: it creates and starts the
 // container with the monitor's pipes as stdio and reports the init's pid
-// (and the pty) back. The caller of startDetached holds the lock.
+// (and the pty) back.
 func (e *Engine) StartHelper(id, runID string) error {
 	err := e.startHelper(id, runID)
 	if err != nil {
@@ -273,8 +336,19 @@ func (e *Engine) StartHelper(id, runID string) error {
 	return err
 }
 
+// startHelper holds the container's lock while it creates the runtime's
+// container: rm -f waits for it, and if rm came first the directory is
+// gone (or the run is not the current one) and nothing is created.
 func (e *Engine) startHelper(id, runID string) error {
 	dir := e.dir(id)
+	unlock, err := lockContainer(dir)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("container %s was removed while it was being started", ShortID(id))
+		}
+		return err
+	}
+	defer unlock()
 	rec, err := readRecord(dir)
 	if err != nil {
 		return err
@@ -282,8 +356,13 @@ func (e *Engine) startHelper(id, runID string) error {
 	if rec.RunID != runID {
 		return fmt.Errorf("container %s: run %s is not the current one", ShortID(id), runID)
 	}
+	if !layer.IsMountPoint(filepath.Join(dir, "rootfs")) {
+		return fmt.Errorf("container %s: its rootfs was unmounted while it was being started", ShortID(id))
+	}
 	// The monitor is our parent; rm -f waits for it to finish.
-	writeFileAtomic(filepath.Join(dir, monitorPidFile), []byte(strconv.Itoa(os.Getppid())), 0o600)
+	if err := atomicfile.Write(filepath.Join(dir, monitorPidFile), []byte(strconv.Itoa(os.Getppid())), 0o600); err != nil {
+		return err
+	}
 	c, err := e.rt.Create(runtime.CreateOpts{
 		ID: id, Bundle: dir, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, KeepTerminal: rec.Options.Tty,
 	})
@@ -294,6 +373,7 @@ func (e *Engine) startHelper(id, runID string) error {
 		e.rt.Delete(id, true)
 		return err
 	}
+	unlock()
 	return monitor.ReportStarted(c.State.Pid, c.PtyMaster)
 }
 
@@ -396,10 +476,44 @@ func (e *Engine) teardown(id string) error {
 
 // removeFiles removes the container's directory and then its name (a
 // name left by a kill in between is stale and reclaimed by claimName).
+// The directory is first renamed out of the containers dir, so that no
+// reader (ps, wait, inspect) sees a half-emptied container; a pcr killed
+// before emptying it leaves a trash dir the next rm sweeps. The caller
+// holds the lock, but a monitor whose container was just killed may still
+// write its exit record into the directory while it is being emptied; a
+// second pass removes what that left.
 func (e *Engine) removeFiles(id, name string) error {
-	if err := os.RemoveAll(e.dir(id)); err != nil {
+	trash := filepath.Join(e.containersDir(), trashPrefix+id)
+	if err := os.Rename(e.dir(id), trash); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove container %s: %w", ShortID(id), err)
+	}
+	var err error
+	for range 5 {
+		if err = os.RemoveAll(trash); err == nil {
+			break
+		}
+		time.Sleep(pollInterval)
+	}
+	if err != nil {
 		return fmt.Errorf("remove container %s: %w", ShortID(id), err)
 	}
 	e.releaseName(name, id)
 	return nil
+}
+
+// trashPrefix names a removed container's directory while it is emptied.
+const trashPrefix = ".rm-"
+
+// sweepTrash empties what removals killed halfway left. Nothing refers
+// to those directories any more: their rename was the removal.
+func (e *Engine) sweepTrash() {
+	entries, err := os.ReadDir(e.containersDir())
+	if err != nil {
+		return
+	}
+	for _, en := range entries {
+		if strings.HasPrefix(en.Name(), trashPrefix) {
+			os.RemoveAll(filepath.Join(e.containersDir(), en.Name()))
+		}
+	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -15,8 +16,9 @@ import (
 // a child (the container is not ours: its monitor or another pcr waits).
 const pollInterval = 10 * time.Millisecond
 
-// Stop sends SIGTERM to the container's init, and SIGKILL to everything
-// in it when it is still running after timeout. It returns once the run
+// Stop sends the container's stop signal (--stop-signal, the image's
+// STOPSIGNAL, or SIGTERM) to its init, and SIGKILL to everything in it
+// when it is still running after timeout. It returns once the run
 // has been cleaned up. Stopping a stopped container does nothing.
 func (e *Engine) Stop(ref string, timeout time.Duration) error {
 	c, err := e.Inspect(ref)
@@ -29,7 +31,7 @@ func (e *Engine) Stop(ref string, timeout time.Duration) error {
 	if c.State.Paused {
 		e.rt.Resume(c.ID)
 	}
-	if err := e.rt.Kill(c.ID, unix.SIGTERM, false); err == nil {
+	if err := e.rt.Kill(c.ID, e.stopSignal(c.Record), false); err == nil {
 		if e.waitStopped(c.Record, timeout) {
 			e.waitMonitor(c.Record, 10*time.Second)
 			return nil
@@ -41,6 +43,20 @@ func (e *Engine) Stop(ref string, timeout time.Duration) error {
 	}
 	e.waitMonitor(c.Record, 10*time.Second)
 	return nil
+}
+
+// stopSignal is the signal stop sends first. One the image got wrong is
+// not worth failing the stop for: SIGTERM then, as Docker would.
+func (e *Engine) stopSignal(rec *Record) unix.Signal {
+	if rec.StopSignal == "" {
+		return unix.SIGTERM
+	}
+	sig, err := runtime.ParseSignal(rec.StopSignal)
+	if err != nil {
+		e.warnf("container %s: stop signal %q: %v; sending SIGTERM", ShortID(rec.ID), rec.StopSignal, err)
+		return unix.SIGTERM
+	}
+	return sig
 }
 
 // waitStopped polls until the container's init is gone.
@@ -95,8 +111,12 @@ func (e *Engine) Wait(ref string) (int, error) {
 	for {
 		c, err := e.load(id)
 		if err != nil {
-			if ex, rerr := monitor.ReadExit(dir); rerr == nil {
-				return ex.Code, nil
+			// An --rm container being removed: its exit record may still be
+			// in the directory, or in the trash it was renamed to.
+			for _, d := range []string{dir, filepath.Join(e.containersDir(), trashPrefix+id)} {
+				if ex, rerr := monitor.ReadExit(d); rerr == nil {
+					return ex.Code, nil
+				}
 			}
 			if errors.Is(err, ErrNoSuchContainer) || !exists(dir) {
 				return 0, fmt.Errorf("container %s was removed before its exit code was read", ref)

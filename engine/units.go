@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"pcr/runtime"
 )
 
 // ParseSize reads a byte size as Docker does: a number with an optional
@@ -58,6 +60,14 @@ const minMemory = 6 << 20
 // Validate checks the options that do not need the image; run and create
 // call it before anything is made.
 func (o *Options) Validate() error {
+	if o.StopSignal != "" {
+		if _, err := runtime.ParseSignal(o.StopSignal); err != nil {
+			return fmt.Errorf("invalid --stop-signal: %w", err)
+		}
+	}
+	if u, _, _ := strings.Cut(o.User, ":"); o.User != "" && u == "" {
+		return fmt.Errorf("invalid --user %q: empty user name", o.User)
+	}
 	if o.Name != "" {
 		if err := ValidateName(o.Name); err != nil {
 			return err

@@ -13,6 +13,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"pcr/image/layer"
 )
 
 // Docker's media types, as docker save, docker push and registries use them.
@@ -43,16 +45,16 @@ type loadArchive struct {
 // any failure nothing the load added stays.
 func (s *Store) Load(r io.Reader, p Progress) (imgs []*Image, err error) {
 	p = progressOrNone(p)
-	plain, err := decompress(r)
+	plain, release, err := layer.Decompress(r)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	defer plain.Close()
+	defer release()
 	a, err := s.beginAdd()
 	if err != nil {
 		return nil, err
 	}
-	defer a.finish(&err)
+	defer a.finish()
 	tmp, err := os.MkdirTemp(s.imagesDir, "tmp-load-")
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
@@ -75,8 +77,22 @@ func (s *Store) Load(r io.Reader, p Progress) (imgs []*Image, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
+	// Every image is verified and unpacked before any is named, and all are
+	// named in one index write: a load that fails part way names nothing, so
+	// finish can take back all it added and no earlier name has moved.
+	ready := make([]readyManifest, 0, len(manifests))
 	for _, m := range manifests {
-		img, err := a.importManifest(m)
+		r, err := a.unpackManifest(m)
+		if err != nil {
+			return nil, fmt.Errorf("load: %w", err)
+		}
+		ready = append(ready, r)
+	}
+	if err := a.recordAll(ready); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	for _, r := range ready {
+		img, err := s.Resolve(r.digest.String())
 		if err != nil {
 			return nil, fmt.Errorf("load: %w", err)
 		}
@@ -397,47 +413,63 @@ func (a *adding) dockerLayerBlob(arc *loadArchive, name string, diffID digest.Di
 	return ocispec.Descriptor{MediaType: layerMediaType(c), Digest: d, Size: size}, nil
 }
 
-// importManifest unpacks the layers of a manifest whose blobs are all in
-// the store, checking each against the config's diff IDs, and names it.
-func (a *adding) importManifest(lm loadedManifest) (*Image, error) {
+// readyManifest is a loaded manifest whose layers are all unpacked, waiting
+// to be named.
+type readyManifest struct {
+	digest    digest.Digest
+	mediaType string
+	size      int64
+	names     []string // "" for an image loaded without a name
+}
+
+// unpackManifest unpacks the layers of a manifest whose blobs are all in
+// the store, checking each against the config's diff IDs.
+func (a *adding) unpackManifest(lm loadedManifest) (readyManifest, error) {
 	manData, err := a.s.readBlob(lm.digest)
 	if err != nil {
-		return nil, err
+		return readyManifest{}, err
 	}
 	var man ocispec.Manifest
 	if err := json.Unmarshal(manData, &man); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", lm.digest, err)
+		return readyManifest{}, fmt.Errorf("manifest %s: %w", lm.digest, err)
 	}
 	if man.Config.Digest == "" {
-		return nil, fmt.Errorf("manifest %s: no config (schema 1 manifests are not supported)", lm.digest)
+		return readyManifest{}, fmt.Errorf("manifest %s: no config (schema 1 manifests are not supported)", lm.digest)
 	}
 	var cfg ocispec.Image
 	if err := a.s.readJSONBlob(man.Config.Digest, &cfg); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", lm.digest, err)
+		return readyManifest{}, fmt.Errorf("manifest %s: %w", lm.digest, err)
 	}
 	if len(cfg.RootFS.DiffIDs) != len(man.Layers) {
-		return nil, fmt.Errorf("image %s: %d diff IDs for %d layers", man.Config.Digest, len(cfg.RootFS.DiffIDs), len(man.Layers))
+		return readyManifest{}, fmt.Errorf("image %s: %d diff IDs for %d layers", man.Config.Digest, len(cfg.RootFS.DiffIDs), len(man.Layers))
 	}
 	if err := a.unpackAll(man.Layers, cfg.RootFS.DiffIDs); err != nil {
-		return nil, err
+		return readyManifest{}, err
 	}
-	mt := lm.mediaType
-	if mt == "" {
-		mt = man.MediaType
+	r := readyManifest{digest: lm.digest, mediaType: lm.mediaType, size: int64(len(manData)), names: lm.names}
+	if r.mediaType == "" {
+		r.mediaType = man.MediaType
 	}
-	if mt == "" {
-		mt = ocispec.MediaTypeImageManifest
+	if r.mediaType == "" {
+		r.mediaType = ocispec.MediaTypeImageManifest
 	}
-	names := lm.names
-	if len(names) == 0 {
-		names = []string{""}
+	if len(r.names) == 0 {
+		r.names = []string{""}
 	}
-	for _, n := range names {
-		if _, err := a.record(manData, mt, n); err != nil {
-			return nil, err
+	return r, nil
+}
+
+// recordAll names every ready manifest in one index write.
+func (a *adding) recordAll(ready []readyManifest) error {
+	return a.s.updateIndex(func(idx *ocispec.Index) error {
+		for _, r := range ready {
+			desc := ocispec.Descriptor{MediaType: r.mediaType, Digest: r.digest, Size: r.size}
+			for _, n := range r.names {
+				addToIndex(idx, desc, n)
+			}
 		}
-	}
-	return a.s.Resolve(lm.digest.String())
+		return nil
+	})
 }
 
 // unpackAll unpacks stored layer blobs base first.

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/opencontainers/go-digest"
+
+	"pcr/internal/atomicfile"
 )
 
 // maxMetadataBlob bounds the manifests and configs read into memory.
@@ -101,8 +103,8 @@ func (s *Store) putBlobBytes(data []byte) (digest.Digest, error) {
 	if s.hasBlob(d) {
 		return d, nil
 	}
-	if err := writeFileAtomic(s.blobPath(d), data, 0o644); err != nil {
-		return "", fmt.Errorf("write blob %s: %w", d, err)
+	if err := atomicfile.WriteSync(s.blobPath(d), data, 0o644); err != nil {
+		return "", fmt.Errorf("store blob %s: %w", d, err)
 	}
 	return d, nil
 }

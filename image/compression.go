@@ -3,11 +3,8 @@ package image
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -24,7 +21,8 @@ const (
 	zstded
 )
 
-// sniff peeks at the stream's magic bytes without consuming them.
+// sniff peeks at the stream's magic bytes without consuming them, to name
+// a stored layer blob's media type; decompressing is layer.Decompress's.
 func sniff(r io.Reader) (compression, *bufio.Reader) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(4)
@@ -35,26 +33,6 @@ func sniff(r io.Reader) (compression, *bufio.Reader) {
 		return zstded, br
 	}
 	return uncompressed, br
-}
-
-// decompress returns the plain stream of a tar, tar.gz or tar.zst.
-func decompress(r io.Reader) (io.ReadCloser, error) {
-	c, br := sniff(r)
-	switch c {
-	case gzipped:
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("gzip stream: %w", err)
-		}
-		return zr, nil
-	case zstded:
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("zstd stream: %w", err)
-		}
-		return zr.IOReadCloser(), nil
-	}
-	return io.NopCloser(br), nil
 }
 
 // layerMediaType names a layer blob's media type from its magic bytes.

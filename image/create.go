@@ -10,6 +10,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"pcr/image/layer"
 )
 
 // NewImage is one image to create from a parent and an optional new layer
@@ -38,7 +40,7 @@ func (s *Store) CreateImage(n NewImage) (img *Image, err error) {
 	if err != nil {
 		return nil, err
 	}
-	defer a.finish(&err)
+	defer a.finish()
 
 	cfg := ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}}
 	var layers []Layer
@@ -98,11 +100,11 @@ func (s *Store) CreateImage(n NewImage) (img *Image, err error) {
 // Import turns a rootfs tarball (tar, tar.gz or tar.zst) into a one-layer
 // image named name (optional), with changes as its runtime config.
 func (s *Store) Import(r io.Reader, name string, changes ocispec.ImageConfig) (*Image, error) {
-	plain, err := decompress(r)
+	plain, release, err := layer.Decompress(r)
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
-	defer plain.Close()
+	defer release()
 	img, err := s.CreateImage(NewImage{
 		Layer:   plain,
 		Config:  changes,

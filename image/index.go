@@ -9,6 +9,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"pcr/internal/atomicfile"
 )
 
 // AnnotationName carries one normalized "repo:tag" on an index.json manifest
@@ -57,7 +59,7 @@ func (s *Store) updateIndex(change func(idx *ocispec.Index) error) error {
 	if err != nil {
 		return fmt.Errorf("write image index: %w", err)
 	}
-	if err := writeFileAtomic(s.indexPath(), data, 0o644); err != nil {
+	if err := atomicfile.WriteSync(s.indexPath(), data, 0o644); err != nil {
 		return fmt.Errorf("write image index: %w", err)
 	}
 	return nil

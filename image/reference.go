@@ -205,8 +205,30 @@ func (s *Store) configDigest(m digest.Digest) (digest.Digest, error) {
 	return man.Config.Digest, nil
 }
 
-// List returns every image in the store, newest first.
+// List returns every image in the store, newest first. An image that
+// cannot be loaded (a blob or layer missing or corrupt) is left out, so one
+// broken image does not hide the others; it is reported once per Store on
+// the warnings writer (see SetWarnings), and rmi and prune can still
+// delete it.
 func (s *Store) List() ([]*Image, error) {
+	all, err := s.listAll()
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0:0]
+	for _, img := range all {
+		if img.broken != nil {
+			s.warnBroken(img)
+			continue
+		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+// listAll is every image in the index, newest first, the broken ones with
+// as much as could be read and broken set.
+func (s *Store) listAll() ([]*Image, error) {
 	idx, err := s.readIndex()
 	if err != nil {
 		return nil, err
@@ -218,11 +240,7 @@ func (s *Store) List() ([]*Image, error) {
 			continue
 		}
 		seen[d.Digest] = true
-		img, err := s.load(idx, d.Digest)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, img)
+		out = append(out, s.loadPartial(idx, d.Digest))
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i].Config.Created, out[j].Config.Created
@@ -234,8 +252,20 @@ func (s *Store) List() ([]*Image, error) {
 	return out, nil
 }
 
-// load reads manifest m, its config and its layers' metadata.
+// load reads manifest m, its config and its layers' metadata; a missing or
+// unreadable piece is an error.
 func (s *Store) load(idx *ocispec.Index, m digest.Digest) (*Image, error) {
+	img := s.loadPartial(idx, m)
+	if img.broken != nil {
+		return nil, img.broken
+	}
+	return img, nil
+}
+
+// loadPartial reads what it can of manifest m and records in img.broken
+// what it could not. A broken image keeps enough (names, ID, layer blobs and
+// chain IDs, as far as they could be read) for rmi and prune to delete it.
+func (s *Store) loadPartial(idx *ocispec.Index, m digest.Digest) *Image {
 	img := &Image{ManifestDigest: m}
 	for _, d := range idx.Manifests {
 		if d.Digest != m {
@@ -248,19 +278,51 @@ func (s *Store) load(idx *ocispec.Index, m digest.Digest) (*Image, error) {
 	}
 	sort.Strings(img.Names)
 	if err := s.readJSONBlob(m, &img.Manifest); err != nil {
-		return nil, fmt.Errorf("image %s: %w", m, err)
+		img.broken = fmt.Errorf("image %s: %w", m, err)
+		return img
 	}
 	img.ID = img.Manifest.Config.Digest
 	if err := s.readJSONBlob(img.ID, &img.Config); err != nil {
-		return nil, fmt.Errorf("image %s: %w", m, err)
+		img.broken = fmt.Errorf("image %s: %w", m, err)
+		return img
 	}
 	for _, chain := range chainIDs(img.Config.RootFS.DiffIDs) {
 		l, err := s.layer(chain)
 		if err != nil {
-			return nil, fmt.Errorf("image %s: %w", img.ID, err)
+			if img.broken == nil {
+				img.broken = fmt.Errorf("image %s: %w", img.ID, err)
+			}
+			l = Layer{ChainID: chain}
 		}
 		img.Layers = append(img.Layers, l)
 		img.Size += l.Size
 	}
-	return img, nil
+	return img
+}
+
+// warnBroken says once per Store that img was left out of a listing.
+func (s *Store) warnBroken(img *Image) {
+	s.warnMu.Lock()
+	defer s.warnMu.Unlock()
+	if s.warnings == nil || s.warned[img.ManifestDigest] {
+		return
+	}
+	if s.warned == nil {
+		s.warned = map[digest.Digest]bool{}
+	}
+	s.warned[img.ManifestDigest] = true
+	what := img.ManifestDigest.String()
+	if len(img.Names) > 0 {
+		what = strings.Join(img.Names, ", ")
+	}
+	fmt.Fprintf(s.warnings, "WARNING: skipping broken image %s: %v (remove it with `pcr rmi %s`)\n",
+		what, img.broken, rmiRef(img))
+}
+
+// rmiRef is the reference that removes img: a name, else its manifest digest.
+func rmiRef(img *Image) string {
+	if len(img.Names) > 0 {
+		return img.Names[0]
+	}
+	return img.ManifestDigest.String()
 }

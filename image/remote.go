@@ -76,7 +76,7 @@ func (s *Store) Pull(ctx context.Context, ref string, p Progress) (img *Image, e
 	if err != nil {
 		return nil, err
 	}
-	defer a.finish(&err)
+	defer a.finish()
 
 	cfgData, err := rimg.RawConfigFile()
 	if err != nil {

@@ -62,21 +62,43 @@ func (s *Store) Tag(ref, name string) error {
 // ErrInUse is wrapped by the refusal to remove an image a container uses.
 var ErrInUse = errors.New("image is in use")
 
+// InUse returns the IDs of the images containers use. Remove and Prune call
+// it after taking the exclusive gc lock, when no create that holds LockUse
+// is between resolving its image and recording its container.
+type InUse func() (map[digest.Digest]bool, error)
+
+func (f InUse) get() (map[digest.Digest]bool, error) {
+	if f == nil {
+		return map[digest.Digest]bool{}, nil
+	}
+	used, err := f()
+	if err != nil {
+		return nil, fmt.Errorf("find the images containers use: %w", err)
+	}
+	return used, nil
+}
+
 // Remove removes ref as `docker rmi` does and returns its report lines
 // ("Untagged: name", "Deleted: sha256:…"). A name of an image that has
-// other names is only untagged. An image a container uses (inUse) is
-// refused unless force; forced, its names go but the image and its layers
-// stay, dangling, until no container uses it and a prune removes it.
-func (s *Store) Remove(ref string, force bool, inUse func(digest.Digest) bool) ([]string, error) {
+// other names is only untagged. An image a container uses is refused unless
+// force; forced, its names go but the image and its layers stay, dangling,
+// until no container uses it and a prune removes it. A broken image (a blob
+// or layer missing) is removed as far as it exists.
+func (s *Store) Remove(ref string, force bool, inUse InUse) ([]string, error) {
 	gc, err := s.lockDelete()
 	if err != nil {
 		return nil, err
 	}
 	defer gc.Unlock()
-	img, err := s.Resolve(ref)
+	idx, err := s.readIndex()
 	if err != nil {
 		return nil, err
 	}
+	m, err := s.resolveManifest(idx, ref)
+	if err != nil {
+		return nil, err
+	}
+	img := s.loadPartial(idx, m)
 	byName := ""
 	if r, err := ParseReference(ref); err == nil && r.Digest == "" {
 		for _, n := range img.Names {
@@ -93,10 +115,14 @@ func (s *Store) Remove(ref string, force bool, inUse func(digest.Digest) bool) (
 	}
 	if byName == "" && len(img.Names) > 1 && !force {
 		return nil, fmt.Errorf("unable to delete %s (must be forced): image is referenced in %d names: %s",
-			shortID(img.ID), len(img.Names), strings.Join(img.Names, ", "))
+			shortID(imageID(img)), len(img.Names), strings.Join(img.Names, ", "))
 	}
-	used := inUse != nil && inUse(img.ID)
-	if used && !force {
+	used, err := inUse.get()
+	if err != nil {
+		return nil, err
+	}
+	inUseNow := img.ID != "" && used[img.ID]
+	if inUseNow && !force {
 		return nil, fmt.Errorf("unable to remove image %s (%s): %w by a container; remove the container first, or use -f to untag it (the image is kept until no container uses it)",
 			ref, shortID(img.ID), ErrInUse)
 	}
@@ -107,7 +133,7 @@ func (s *Store) Remove(ref string, force bool, inUse func(digest.Digest) bool) (
 		}
 		lines = append(lines, "Untagged: "+n)
 	}
-	if used {
+	if inUseNow {
 		lines = append(lines, fmt.Sprintf("Kept: %s (in use by a container; `pcr image prune` removes it once unused)", img.ID))
 		return lines, nil
 	}
@@ -116,6 +142,15 @@ func (s *Store) Remove(ref string, force bool, inUse func(digest.Digest) bool) (
 		lines = append(lines, "Deleted: "+d.String())
 	}
 	return lines, err
+}
+
+// imageID is img's ID, or its manifest digest when a broken image's
+// manifest could not be read to learn it.
+func imageID(img *Image) digest.Digest {
+	if img.ID != "" {
+		return img.ID
+	}
+	return img.ManifestDigest
 }
 
 func (s *Store) untag(name string) error {
@@ -144,7 +179,7 @@ func (s *Store) deleteImages(imgs []*Image) ([]digest.Digest, int64, error) {
 	var deleted []digest.Digest
 	var freed int64
 	for _, img := range imgs {
-		deleted = append(deleted, img.ID)
+		deleted = append(deleted, imageID(img))
 		for i := len(img.Layers) - 1; i >= 0; i-- {
 			l := img.Layers[i]
 			if chains[l.ChainID] {
@@ -160,8 +195,8 @@ func (s *Store) deleteImages(imgs []*Image) ([]digest.Digest, int64, error) {
 			freed += l.Size
 		}
 		for _, b := range append([]digest.Digest{img.ManifestDigest, img.ID}, descDigests(img.Manifest.Layers)...) {
-			if blobs[b] {
-				continue
+			if b == "" || blobs[b] {
+				continue // unknown (a broken image's), or another image's
 			}
 			if fi, err := os.Stat(s.blobPath(b)); err == nil {
 				if os.Remove(s.blobPath(b)) == nil {
@@ -181,25 +216,28 @@ func descDigests(ds []ocispec.Descriptor) []digest.Digest {
 	return out
 }
 
-// Prune removes dangling images (all: every image no container uses), then
-// whatever no image references: unpacked layers, blobs, and the tmp-*
-// leftovers of operations that were killed.
-func (s *Store) Prune(all bool, inUse func(digest.Digest) bool) ([]digest.Digest, int64, error) {
+// Prune removes unused images, then whatever no image references:
+// unpacked layers, blobs, and the leftovers of operations that failed or
+// were killed. Without all it removes, as Docker's prune does, the dangling
+// images: untagged ones no other image was built on — and then the untagged
+// parents that leaves childless, so a tagged image's intermediate build
+// images stay while an untagged build goes whole. With all it removes every
+// image no container uses. Broken images count like the others.
+func (s *Store) Prune(all bool, inUse InUse) ([]digest.Digest, int64, error) {
 	gc, err := s.lockDelete()
 	if err != nil {
 		return nil, 0, err
 	}
 	defer gc.Unlock()
-	imgs, err := s.List()
+	used, err := inUse.get()
 	if err != nil {
 		return nil, 0, err
 	}
-	var victims []*Image
-	for _, img := range imgs {
-		if (all || len(img.Names) == 0) && (inUse == nil || !inUse(img.ID)) {
-			victims = append(victims, img)
-		}
+	imgs, err := s.listAll()
+	if err != nil {
+		return nil, 0, err
 	}
+	victims := pruneVictims(imgs, all, used)
 	var deleted []digest.Digest
 	var freed int64
 	if len(victims) > 0 {
@@ -218,16 +256,46 @@ func (s *Store) Prune(all bool, inUse func(digest.Digest) bool) ([]digest.Digest
 	return deleted, freed + f, err
 }
 
+// pruneVictims picks the images Prune removes.
+func pruneVictims(imgs []*Image, all bool, used map[digest.Digest]bool) []*Image {
+	victim := map[*Image]bool{}
+	kids := descendants(imgs)
+	for changed := true; changed; {
+		changed = false
+		for _, img := range imgs {
+			if victim[img] || (img.ID != "" && used[img.ID]) || (!all && len(img.Names) > 0) {
+				continue
+			}
+			keptChild := false
+			for _, c := range kids[img.ID] {
+				keptChild = keptChild || !victim[c]
+			}
+			if all || !keptChild {
+				victim[img] = true
+				changed = true
+			}
+		}
+	}
+	var out []*Image
+	for _, img := range imgs {
+		if victim[img] {
+			out = append(out, img)
+		}
+	}
+	return out
+}
+
 func isImageID(d digest.Digest, imgs []*Image) bool {
 	for _, i := range imgs {
-		if i.ID == d {
+		if imageID(i) == d {
 			return true
 		}
 	}
 	return false
 }
 
-// collectGarbage removes unreferenced layers and blobs and tmp-* leftovers.
+// collectGarbage removes unreferenced layers and blobs and leftovers of
+// unfinished writes (isLeftover).
 // The caller holds the gc lock exclusively, so no add is in flight.
 func (s *Store) collectGarbage() (int64, error) {
 	idx, err := s.readIndex()
@@ -266,12 +334,19 @@ func (s *Store) collectGarbage() (int64, error) {
 			os.Remove(p) // dangling link or a link's leftover temp name
 		}
 	}
+	// A tag writes index.json's temp file under the index lock alone, not
+	// the gc lock: hold it too, so its temp file is not taken for a leftover.
+	il, err := s.lockIndex()
+	if err != nil {
+		return freed, err
+	}
+	defer il.Unlock()
 	for _, dir := range []string{s.blobsDir, s.imagesDir} {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			name := e.Name()
 			p := filepath.Join(dir, name)
-			if strings.HasPrefix(name, "tmp-") {
+			if isLeftover(name) {
 				if err := os.RemoveAll(p); err != nil {
 					errs = append(errs, err)
 				}
@@ -295,6 +370,12 @@ func (s *Store) collectGarbage() (int64, error) {
 		return freed, fmt.Errorf("prune: %w", err)
 	}
 	return freed, nil
+}
+
+// isLeftover tells the temp names of unfinished writes: tmp-* (blobs, load
+// dirs, layers) and atomicfile's .<name>.tmp-* (index.json, small blobs).
+func isLeftover(name string) bool {
+	return strings.HasPrefix(name, "tmp-") || (strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-"))
 }
 
 // shortID is Docker's 12-hex-character image ID.

@@ -17,21 +17,28 @@
 // inserted). An image without a name (dangling) has one descriptor without it.
 //
 // Anything that adds content (pull, load, import, commit, build) holds the
-// gc lock shared for its whole run; rmi and prune hold it exclusively, so a
-// deletion never removes a blob or layer that an unfinished add is about to
-// reference, and anything named tmp-* found under the exclusive lock is the
-// leftover of a killed process.
+// gc lock shared for its whole run, and so does a user of an image that no
+// record names yet (LockUse: a create until its container record is
+// written, a build for its whole run); rmi and prune hold it exclusively and
+// only then read which images containers use. So a deletion never removes a
+// blob or layer that an unfinished add or user is about to reference, and
+// what no image references under the exclusive lock — a failed add's
+// content, tmp-* and .*.tmp-* temp names — is a leftover prune may remove.
 package image
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/atomicfile"
 )
 
 // ErrNotFound is wrapped by every "no such image" error.
@@ -43,6 +50,10 @@ type Store struct {
 	imagesDir string
 	blobsDir  string
 	layersDir string
+
+	warnMu   sync.Mutex
+	warnings io.Writer // where List reports the images it skips; nil: nowhere
+	warned   map[digest.Digest]bool
 }
 
 // Image is a stored image, resolved: its manifest, config and unpacked layers.
@@ -54,6 +65,8 @@ type Image struct {
 	Config         ocispec.Image
 	Layers         []Layer // base first
 	Size           int64   // sum of unpacked layer sizes
+	// broken says why the image could not be loaded whole (List skips it).
+	broken error
 	// mediaType is the manifest's own media type (OCI or Docker schema 2, as pulled).
 	mediaType string
 	// manifestSize is the raw manifest's length, for the index descriptor.
@@ -82,6 +95,7 @@ func Open(root string) (*Store, error) {
 		imagesDir: filepath.Join(abs, "images"),
 		blobsDir:  filepath.Join(abs, "images", "blobs", "sha256"),
 		layersDir: filepath.Join(abs, "layers"),
+		warnings:  os.Stderr,
 	}
 	for _, d := range []string{s.blobsDir, filepath.Join(s.layersDir, "l")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -91,11 +105,19 @@ func Open(root string) (*Store, error) {
 	layout := filepath.Join(s.imagesDir, ocispec.ImageLayoutFile)
 	if _, err := os.Stat(layout); errors.Is(err, os.ErrNotExist) {
 		data := []byte(`{"imageLayoutVersion":"` + ocispec.ImageLayoutVersion + `"}`)
-		if err := writeFileAtomic(layout, data, 0o644); err != nil {
+		if err := atomicfile.WriteSync(layout, data, 0o644); err != nil {
 			return nil, fmt.Errorf("open image store %s: %w", root, err)
 		}
 	}
 	return s, nil
+}
+
+// SetWarnings sends the store's warnings (a broken image List skips) to w
+// instead of stderr; nil drops them.
+func (s *Store) SetWarnings(w io.Writer) {
+	s.warnMu.Lock()
+	defer s.warnMu.Unlock()
+	s.warnings = w
 }
 
 // Root is the directory the store lives in.
@@ -144,33 +166,23 @@ func (s *Store) lockAdd() (*flock, error) {
 	return lockFile(filepath.Join(s.imagesDir, ".gc.lock"), unix.LOCK_SH)
 }
 
+// LockUse keeps rmi and prune out until unlock is called: it holds the gc
+// lock shared, as an add does. A user of an image that is not yet recorded
+// anywhere prune can see holds it: the engine's create from resolving the
+// image until the container record names it, a build for its whole run (its
+// intermediate images are dangling and its RUN steps mount their layers).
+// Shared holders never wait for each other, so an add under LockUse in the
+// same process is fine; an rmi or prune there would wait for itself.
+func (s *Store) LockUse() (unlock func(), err error) {
+	l, err := s.lockAdd()
+	if err != nil {
+		return nil, fmt.Errorf("lock image store for use: %w", err)
+	}
+	var once sync.Once
+	return func() { once.Do(l.Unlock) }, nil
+}
+
 // lockDelete is held (exclusive) by rmi and prune.
 func (s *Store) lockDelete() (*flock, error) {
 	return lockFile(filepath.Join(s.imagesDir, ".gc.lock"), unix.LOCK_EX)
-}
-
-// writeFileAtomic writes data to path through a temp file and a rename, so
-// a reader sees the old or the new content, never a part.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, mode)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

@@ -124,7 +124,7 @@ func TestRemoveAndPruneShareLayers(t *testing.T) {
 		t.Fatal("rmi base: shared layer blob gone or base manifest kept")
 	}
 	// In use: refused, forced only untags.
-	used := func(d digest.Digest) bool { return d == child.ID }
+	used := func() (map[digest.Digest]bool, error) { return map[digest.Digest]bool{child.ID: true}, nil }
 	if _, err := s.Remove("child", false, used); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("rmi of an image in use: %v", err)
 	}

@@ -575,3 +575,112 @@ func TestBuildKilledMidRunIsSweptByNextBuild(t *testing.T) {
 	e.pcr(60*time.Second, "build", quick).ok(t)
 	// checkNoLeaks (cleanup) asserts the sweep: no workspace, mount, container or cgroup.
 }
+
+// A symlink in the build context that points out of it resolves inside the
+// context, as the container would see it: COPY through it never reads the
+// host's file. With no such file in the context the build fails with one
+// line; with one, that is what is copied.
+func TestBuildContextSymlinkCannotEscape(t *testing.T) {
+	host, err := os.ReadFile("/etc/hostname")
+	if err != nil {
+		t.Fatalf("the host needs an /etc/hostname for this test: %v", err)
+	}
+	e := newBldEnv(t)
+	e.importBusybox()
+	for _, target := range []string{"/etc", "../../../../../../../etc"} {
+		ctx := e.context("ctx-escape", map[string]string{"Dockerfile": "FROM busybox\nCOPY ln/hostname /x\n"})
+		if err := os.Symlink(target, filepath.Join(ctx, "ln")); err != nil {
+			t.Fatal(err)
+		}
+		r := e.pcr(60*time.Second, "build", "-t", "escape", ctx)
+		if r.code == 0 {
+			layers := e.savedLayers("escape")
+			t.Fatalf("ln -> %s: build succeeded; /x = %q (host's hostname %q)", target,
+				layers[len(layers)-1]["x"].content, host)
+		}
+		want := "ln/hostname: no such file or directory in the build context"
+		if r.code != 125 || !strings.Contains(r.stderr, want) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+			t.Errorf("ln -> %s: exit %d stderr %q, want 125 and one line with %q", target, r.code, r.stderr, want)
+		}
+
+		// An etc inside the context is what the link leads to.
+		e.context("ctx-escape", map[string]string{"etc/hostname": "from the context\n"})
+		e.pcr(60*time.Second, "build", "-t", "escape", ctx).ok(t)
+		layers := e.savedLayers("escape")
+		if got := layers[len(layers)-1]["x"].content; got != "from the context\n" {
+			t.Errorf("ln -> %s: /x = %q, want the context's etc/hostname", target, got)
+		}
+		if err := os.RemoveAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.pcr(30*time.Second, "rmi", "escape").ok(t)
+	}
+}
+
+// ADD unpacks a compressed tar but copies any other compressed file as it
+// is, as Docker does.
+func TestBuildAddCompressedNonTarCopiesAsIs(t *testing.T) {
+	e := newBldEnv(t)
+	e.importBusybox()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(strings.Repeat("just text, not a tar\n", 50)))
+	zw.Close()
+	ctx := e.context("ctx-addgz", map[string]string{
+		"Dockerfile":   "FROM busybox\nADD notes.txt.gz /data/\nADD files.tar.gz /opt/\n",
+		"notes.txt.gz": gz.String(),
+		"files.tar.gz": bldTarGz(t, map[string]string{"y.txt": "from tar\n"}),
+	})
+	e.pcr(60*time.Second, "build", "-t", "addgz", ctx).ok(t)
+	layers := e.savedLayers("addgz")
+	if len(layers) != 3 {
+		t.Fatalf("%d layers, want 3", len(layers))
+	}
+	if got := layers[1]["data/notes.txt.gz"].content; got != gz.String() {
+		t.Errorf("data/notes.txt.gz is %d bytes, want the original %d", len(got), gz.Len())
+	}
+	if got := layers[2]["opt/y.txt"].content; got != "from tar\n" {
+		t.Errorf("opt/y.txt = %q, want the tar's content", got)
+	}
+}
+
+// A build holds the store's use lock for its whole run: `image prune -a`
+// started during a RUN waits for the build instead of deleting the image
+// whose layers the RUN's overlay stands on.
+func TestBuildHoldsStoreAgainstPrune(t *testing.T) {
+	e := newBldEnv(t)
+	e.importBusybox()
+	ctx := e.context("ctx-prune", map[string]string{
+		"Dockerfile": "FROM busybox\nRUN sleep 3 && cat /bin/busybox > /copy\nRUN cmp /bin/busybox /copy\n",
+	})
+	build := exec.Command(pcrBin, "--root", e.root, "--state", e.state, "build", "-t", "held", ctx)
+	var bout bytes.Buffer
+	build.Stdout, build.Stderr = &bout, &bout
+	if err := build.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buildDone := make(chan error, 1)
+	var buildEnd time.Time
+	go func() {
+		err := build.Wait()
+		buildEnd = time.Now()
+		buildDone <- err
+	}()
+	time.Sleep(1500 * time.Millisecond) // inside the first RUN's sleep
+	r := e.pcr(90*time.Second, "image", "prune", "-a", "-f")
+	pruneEnd := time.Now()
+	select {
+	case err := <-buildDone:
+		if err != nil {
+			t.Fatalf("build failed while prune ran: %v\n%s", err, bout.String())
+		}
+	case <-time.After(90 * time.Second):
+		build.Process.Kill()
+		<-buildDone
+		t.Fatalf("build did not finish:\n%s", bout.String())
+	}
+	r.ok(t)
+	if pruneEnd.Before(buildEnd) {
+		t.Errorf("prune finished at %s, before the build it should wait for (%s)", pruneEnd.Format(time.StampMilli), buildEnd.Format(time.StampMilli))
+	}
+}

@@ -141,14 +141,18 @@ func (e *engineEnv) checkNoLeaks() {
 			t.Errorf("leaked runtime state: %s", filepath.Join(e.state, "runtime", en.Name()))
 		}
 	}
-	for dir := range pcrParentCgroups() {
+	// Children are listed under every pcr parent there is now, those the
+	// test made included, so that a leaked container cgroup is named and
+	// not only the shared parent it keeps alive.
+	parents := pcrParentCgroups()
+	for dir := range parents {
 		if !e.pcrCgroups[dir] {
 			t.Errorf("leaked cgroup: %s (pcr's shared parent, empty once the test's containers are gone)", dir)
 		}
 	}
-	for dir := range pcrChildCgroups(e.pcrCgroups) {
+	for dir := range pcrChildCgroups(parents) {
 		if !e.cgroupsBefore[dir] {
-			t.Errorf("leaked cgroup: %s", dir)
+			t.Errorf("leaked cgroup: %s (procs: %s)", dir, cgroupProcs(dir))
 		}
 	}
 	for _, p := range processesUnder(e.dir) {
@@ -168,6 +172,21 @@ func pcrChildCgroups(parents map[string]bool) map[string]bool {
 		}
 	}
 	return out
+}
+
+// cgroupProcs is the pids in a cgroup, with their command lines, for a
+// leak report that says what kept it.
+func cgroupProcs(dir string) string {
+	data, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	var out []string
+	for _, pid := range strings.Fields(string(data)) {
+		cl, _ := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
+		out = append(out, pid+" "+strings.TrimSpace(strings.ReplaceAll(string(cl), "\x00", " ")))
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
 }
 
 // processesUnder lists the processes whose command line, cwd or root

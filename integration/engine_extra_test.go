@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // noMountsUnder fails the test if something is mounted below dir.
@@ -304,5 +306,212 @@ func TestEngineExtraSystem(t *testing.T) {
 		if !regexp.MustCompile(re).MatchString(df) {
 			t.Fatalf("system df does not match %s:\n%s", re, df)
 		}
+	}
+}
+
+// TestEngineConcurrentStart: starts racing on one container all succeed,
+// and the run they found started is the one that goes on: a start of a
+// running container does nothing, as in Docker (before, a second start
+// deleted the first run's live container and ran it again).
+func TestEngineConcurrentStart(t *testing.T) {
+	e := newEngineEnv(t)
+	e.importBusybox()
+	id := strings.TrimSpace(e.pcr("create", "busybox", "sh", "-c", "echo started; exec sleep 60").ok(t).stdout)
+	var wg sync.WaitGroup
+	results := make([]result, 4)
+	for i := range results {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = e.pcr("start", id) }()
+	}
+	wg.Wait()
+	for _, r := range results {
+		r.ok(t)
+	}
+	pid := func() int {
+		var insp []struct{ State struct{ Pid int } }
+		if err := json.Unmarshal([]byte(e.pcr("inspect", id).ok(t).stdout), &insp); err != nil || len(insp) != 1 {
+			t.Fatalf("inspect: %v", err)
+		}
+		return insp[0].State.Pid
+	}
+	first := pid()
+	e.pcr("start", id).ok(t)
+	if got := pid(); got != first || first == 0 || e.status(id) != "running" {
+		t.Fatalf("start of a running container changed its init %d -> %d (status %s)", first, got, e.status(id))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(e.pcr("logs", id).stdout, "started") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if logs := e.pcr("logs", id).ok(t).stdout; strings.Count(logs, "started") != 1 {
+		t.Fatalf("the container ran %d times: %q", strings.Count(logs, "started"), logs)
+	}
+	e.pcr("start", "-a", id).fails(t, "already running")
+	e.pcr("rm", "-f", id).ok(t)
+}
+
+// stopSignalScript exits 7 on SIGUSR1 and ignores SIGTERM, so that only
+// the right stop signal gives status 7 (SIGKILL after -t gives 137).
+const stopSignalScript = `trap "echo got-usr1; exit 7" USR1; trap "" TERM; echo ready; while true; do sleep 0.05; done`
+
+func (e *engineEnv) waitLog(ref, want string) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(e.pcr("logs", ref).stdout, want) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s never logged %q", ref, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestEngineStopSignal: stop sends --stop-signal, or the image's
+// STOPSIGNAL (set here by commit -c), before SIGKILL.
+func TestEngineStopSignal(t *testing.T) {
+	e := newEngineEnv(t)
+	e.importBusybox()
+	e.pcr("run", "-d", "--name", "flag", "--stop-signal", "SIGUSR1", "busybox", "sh", "-c", stopSignalScript).ok(t)
+	e.waitLog("flag", "ready")
+	e.pcr("stop", "-t", "5", "flag").ok(t)
+	if code := strings.TrimSpace(e.pcr("wait", "flag").ok(t).stdout); code != "7" {
+		t.Fatalf("--stop-signal SIGUSR1: exit %s, want 7 (logs %q)", code, e.pcr("logs", "flag").stdout)
+	}
+
+	e.pcr("create", "--name", "base", "busybox", "true").ok(t)
+	e.pcr("commit", "-c", "STOPSIGNAL SIGUSR1", "base", "usr1stop").ok(t)
+	e.pcr("run", "-d", "--name", "img", "usr1stop", "sh", "-c", stopSignalScript).ok(t)
+	var insp []struct{ Config struct{ StopSignal string } }
+	if err := json.Unmarshal([]byte(e.pcr("inspect", "img").ok(t).stdout), &insp); err != nil || len(insp) != 1 || insp[0].Config.StopSignal != "SIGUSR1" {
+		t.Fatalf("inspect Config.StopSignal: %+v %v", insp, err)
+	}
+	e.waitLog("img", "ready")
+	e.pcr("stop", "-t", "5", "img").ok(t)
+	if code := strings.TrimSpace(e.pcr("wait", "img").ok(t).stdout); code != "7" {
+		t.Fatalf("image STOPSIGNAL SIGUSR1: exit %s, want 7", code)
+	}
+	// Without either, SIGTERM: ignored here, so SIGKILL after the timeout.
+	e.pcr("run", "-d", "--name", "term", "busybox", "sh", "-c", stopSignalScript).ok(t)
+	e.waitLog("term", "ready")
+	e.pcr("stop", "-t", "1", "term").ok(t)
+	if code := strings.TrimSpace(e.pcr("wait", "term").ok(t).stdout); code != "137" {
+		t.Fatalf("default stop: exit %s, want 137", code)
+	}
+	e.pcr("run", "--stop-signal", "SIGNOPE", "busybox", "true").fails(t, "invalid --stop-signal")
+}
+
+// TestEngineUserFromContainer: -u resolves against the container's own
+// /etc/passwd: a user the container added is found by exec, and an image
+// whose /etc is a symlink to a host directory never reads the host's.
+func TestEngineUserFromContainer(t *testing.T) {
+	e := newEngineEnv(t)
+	e.importBusybox()
+	e.pcr("run", "-d", "--name", "u", "busybox", "sh", "-c", `echo "app:x:4321:4322::/:/bin/sh" >> /etc/passwd; echo added; exec sleep 60`).ok(t)
+	e.waitLog("u", "added")
+	if got := strings.TrimSpace(e.pcr("exec", "-u", "app", "u", "id", "-u").ok(t).stdout); got != "4321" {
+		t.Fatalf("exec -u app: uid %q, want 4321", got)
+	}
+	e.pcr("exec", "-u", "ghost", "u", "true").fails(t, "unable to find user ghost")
+	e.pcr("rm", "-f", "u").ok(t)
+
+	// An image with /etc -> HOSTDIR, where HOSTDIR holds a passwd only on
+	// the host.
+	host := filepath.Join(e.dir, "hostetc")
+	os.MkdirAll(host, 0o755)
+	os.WriteFile(filepath.Join(host, "passwd"), []byte("hostonly:x:4242:4242::/:/bin/sh\n"), 0o644)
+	src, err := os.Open(engineBusyboxTar())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	evil := filepath.Join(e.dir, "evil.tar")
+	out, err := os.Create(evil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, tw := tar.NewReader(src), tar.NewWriter(out)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(hdr.Name, "./"), "/")
+		if name == "etc" || name == "etc/" || strings.HasPrefix(name, "etc/") {
+			continue
+		}
+		tw.WriteHeader(hdr)
+		io.Copy(tw, tr)
+	}
+	tw.WriteHeader(&tar.Header{Name: "etc", Typeflag: tar.TypeSymlink, Linkname: host, Mode: 0o777})
+	tw.Close()
+	out.Close()
+	e.pcr("import", evil, "evil").ok(t)
+	e.pcr("run", "--rm", "-u", "hostonly", "evil", "true").fails(t, "unable to find user hostonly")
+	if r := e.pcr("run", "--rm", "-u", "4242", "evil", "id", "-u"); r.code != 0 || strings.TrimSpace(r.stdout) != "4242" {
+		t.Fatalf("numeric user without passwd: %+v", r)
+	}
+}
+
+// TestEngineCopyBindMounts: pcr cp sees what the container sees under
+// its bind mounts: -v volumes and the /etc files pcr provides; a tmpfs,
+// which has no host side, is refused.
+func TestEngineCopyBindMounts(t *testing.T) {
+	e := newEngineEnv(t)
+	e.importBusybox()
+	vol := filepath.Join(e.dir, "vol")
+	os.MkdirAll(vol, 0o755)
+	os.WriteFile(filepath.Join(vol, "inside"), []byte("from the volume\n"), 0o644)
+	e.pcr("run", "-d", "--name", "c", "--hostname", "cphost", "-v", vol+":/data", "-v", vol+":/rodata:ro", "--tmpfs", "/scratch", "busybox", "sleep", "60").ok(t)
+	src := filepath.Join(e.dir, "new.txt")
+	os.WriteFile(src, []byte("copied in\n"), 0o644)
+	e.pcr("cp", src, "c:/data/").ok(t)
+	if data, err := os.ReadFile(filepath.Join(vol, "new.txt")); err != nil || string(data) != "copied in\n" {
+		t.Fatalf("cp into the volume: host side reads %q, %v", data, err)
+	}
+	if got := e.pcr("exec", "c", "cat", "/data/new.txt").ok(t).stdout; got != "copied in\n" {
+		t.Fatalf("cp into the volume: the container reads %q", got)
+	}
+	dst := filepath.Join(e.dir, "out")
+	os.MkdirAll(dst, 0o755)
+	e.pcr("cp", "c:/data/inside", dst).ok(t)
+	e.pcr("cp", "c:/etc/hostname", dst).ok(t)
+	if data, _ := os.ReadFile(filepath.Join(dst, "inside")); string(data) != "from the volume\n" {
+		t.Fatalf("cp out of the volume: %q", data)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dst, "hostname")); string(data) != "cphost\n" {
+		t.Fatalf("cp c:/etc/hostname: %q, want the container's", data)
+	}
+	hosts := filepath.Join(e.dir, "hosts")
+	os.WriteFile(hosts, []byte("10.1.2.3 extra\n"), 0o644)
+	e.pcr("cp", hosts, "c:/etc/hosts").ok(t)
+	if got := e.pcr("exec", "c", "cat", "/etc/hosts").ok(t).stdout; got != "10.1.2.3 extra\n" {
+		t.Fatalf("cp onto /etc/hosts: the container reads %q", got)
+	}
+	e.pcr("cp", src, "c:/scratch/").fails(t, "tmpfs mount")
+	e.pcr("cp", src, "c:/rodata/").fails(t, "read-only volume")
+	e.pcr("rm", "-f", "c").ok(t)
+}
+
+// TestEngineWaitThenRemove: rm -f right after wait, while the monitor's
+// cleanup may still be at work, leaves nothing (checked by cleanup).
+func TestEngineWaitThenRemove(t *testing.T) {
+	e := newEngineEnv(t)
+	e.importBusybox()
+	for i := range 6 {
+		args := []string{"run", "-d", "busybox", "true"}
+		if i%2 == 1 {
+			args = []string{"run", "-d", "--rm", "busybox", "true"}
+		}
+		id := strings.TrimSpace(e.pcr(args...).ok(t).stdout)
+		// Docker's wait of an --rm container that is gone: no such container.
+		if r := e.pcr("wait", id); r.code != 0 && !(i%2 == 1 && (strings.Contains(r.stderr, "no such container") || strings.Contains(r.stderr, "removed before"))) {
+			r.ok(t)
+		}
+		if r := e.pcr("rm", "-f", id); r.code != 0 && !strings.Contains(r.stderr, "no such container") {
+			r.ok(t)
+		}
+		e.checkNoLeaks()
 	}
 }

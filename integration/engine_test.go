@@ -9,6 +9,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -490,14 +491,26 @@ func TestEngineKilledRun(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 	}
+	// A detached --rm run may remove itself while ps runs: ps must list
+	// every container there before and after it, and only those there
+	// before.
+	before := e.containerIDs()
 	ps := e.pcr("ps", "-a", "-q", "--no-trunc").ok(t)
+	after := e.containerIDs()
 	sc := bufio.NewScanner(strings.NewReader(ps.stdout))
 	var ids []string
 	for sc.Scan() {
 		ids = append(ids, sc.Text())
 	}
-	if len(ids) != len(e.containerIDs()) {
-		t.Fatalf("ps -a lists %d containers, the root holds %d", len(ids), len(e.containerIDs()))
+	for _, id := range ids {
+		if !slices.Contains(before, id) {
+			t.Errorf("ps -a lists %s, which was not in the root", id)
+		}
+	}
+	for _, id := range after {
+		if slices.Contains(before, id) && !slices.Contains(ids, id) {
+			t.Errorf("ps -a does not list %s (listed: %v)", id, ids)
+		}
 	}
 	for _, id := range ids {
 		// a detached --rm run goes on after its starter was killed, and

@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,5 +264,121 @@ func TestImageBadTarballs(t *testing.T) {
 				t.Fatalf("store changed:\n%s\nwant:\n%s", after, before)
 			}
 		})
+	}
+}
+
+// TestImageBrokenImage: an image whose config blob is gone does not break
+// `images`; it is reported once and `rmi` removes it.
+func TestImageBrokenImage(t *testing.T) {
+	e := newImageEnv(t)
+	good := e.importBusybox("good")
+	broken := e.importBusybox("broken")
+	if err := os.Remove(filepath.Join(e.root, "images", "blobs", "sha256", broken[7:])); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("images", "-q", "--no-trunc").ok(t)
+	if strings.TrimSpace(r.stdout) != good {
+		t.Fatalf("images with a broken one: %q, want only %s", r.stdout, good)
+	}
+	if strings.Count(r.stderr, "skipping broken image broken:latest") != 1 {
+		t.Fatalf("want one warning naming the broken image, stderr: %q", r.stderr)
+	}
+	e.run("image", "inspect", "broken").fails(t, "missing from the store")
+	if out := e.run("rmi", "broken").ok(t).stdout; !strings.Contains(out, "Untagged: broken:latest") {
+		t.Fatalf("rmi of a broken image: %q", out)
+	}
+	if r := e.run("images", "-q", "--no-trunc").ok(t); strings.TrimSpace(r.stdout) != good || r.stderr != "" {
+		t.Fatalf("after rmi: %q, stderr %q", r.stdout, r.stderr)
+	}
+	e.run("image", "prune", "-f").ok(t)
+	e.inspect("good")
+}
+
+// intermediateLayout is an OCI layout of an untagged base and a child built
+// on it (the base's layer and history, one more of each) named app:1: what
+// a build leaves, a parent step and the tagged result.
+func intermediateLayout(t *testing.T) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	put := func(name string, data []byte) {
+		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))})
+		tw.Write(data)
+	}
+	sha := func(data []byte) string { return fmt.Sprintf("sha256:%x", sha256.Sum256(data)) }
+	layerOf := func(name string) []byte {
+		var l bytes.Buffer
+		lw := tar.NewWriter(&l)
+		lw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 1})
+		lw.Write([]byte("x"))
+		lw.Close()
+		return l.Bytes()
+	}
+	type desc struct {
+		MediaType   string            `json:"mediaType"`
+		Digest      string            `json:"digest"`
+		Size        int               `json:"size"`
+		Annotations map[string]string `json:"annotations,omitempty"`
+	}
+	history := []map[string]any{{"created": "2024-01-01T00:00:00Z", "created_by": "FROM scratch"}, {"created": "2024-01-01T00:00:01Z", "created_by": "RUN b"}}
+	layers := [][]byte{layerOf("a"), layerOf("b")}
+	var index []desc
+	for n := 1; n <= 2; n++ {
+		var diffIDs []string
+		var ldescs []desc
+		for _, l := range layers[:n] {
+			put("blobs/sha256/"+sha(l)[7:], l)
+			diffIDs = append(diffIDs, sha(l))
+			ldescs = append(ldescs, desc{MediaType: "application/vnd.oci.image.layer.v1.tar", Digest: sha(l), Size: len(l)})
+		}
+		cfg, _ := json.Marshal(map[string]any{"created": history[n-1]["created"], "architecture": "amd64", "os": "linux",
+			"rootfs": map[string]any{"type": "layers", "diff_ids": diffIDs}, "history": history[:n]})
+		put("blobs/sha256/"+sha(cfg)[7:], cfg)
+		man, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+			"config": desc{MediaType: "application/vnd.oci.image.config.v1+json", Digest: sha(cfg), Size: len(cfg)}, "layers": ldescs})
+		put("blobs/sha256/"+sha(man)[7:], man)
+		d := desc{MediaType: "application/vnd.oci.image.manifest.v1+json", Digest: sha(man), Size: len(man)}
+		if n == 2 {
+			d.Annotations = map[string]string{"io.containerd.image.name": "app:1"}
+		}
+		index = append(index, d)
+	}
+	idx, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": index})
+	put("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`))
+	put("index.json", idx)
+	tw.Close()
+	return b.Bytes()
+}
+
+// TestImageIntermediatesHidden: as in Docker, `images` hides an untagged
+// image another image was built on (-a shows it), and prune without -a
+// keeps it while its child is tagged, removing it once the child is gone.
+func TestImageIntermediatesHidden(t *testing.T) {
+	e := newImageEnv(t)
+	e.runIn(intermediateLayout(t), "load", "-q").ok(t)
+	rows := func(args ...string) []string {
+		out := strings.TrimSpace(e.run(append([]string{"images"}, args...)...).ok(t).stdout)
+		return strings.Split(out, "\n")[1:]
+	}
+	if r := rows(); len(r) != 1 || !strings.HasPrefix(r[0], "app ") {
+		t.Fatalf("images: %q, want only app", r)
+	}
+	if r := rows("-a"); len(r) != 2 || !strings.HasPrefix(r[1], "<none> ") {
+		t.Fatalf("images -a: %q, want app and the <none> parent", r)
+	}
+	e.run("image", "prune", "-f").ok(t)
+	if r := rows("-a"); len(r) != 2 {
+		t.Fatalf("prune removed the parent of a tagged image: %q", r)
+	}
+	e.run("rmi", "app:1").ok(t)
+	if r := rows(); len(r) != 1 || !strings.HasPrefix(r[0], "<none> ") {
+		t.Fatalf("after rmi app: %q, want the now childless parent shown", r)
+	}
+	out := e.run("image", "prune", "-f").ok(t).stdout
+	if !strings.Contains(out, "deleted: sha256:") {
+		t.Fatalf("prune of the childless parent: %q", out)
+	}
+	if r := rows("-a"); len(r) != 0 {
+		t.Fatalf("after prune: %q", r)
 	}
 }

@@ -134,7 +134,12 @@ func TestRegistryPullKilled(t *testing.T) {
 	e.run("image", "prune", "-f").ok(t)
 	leftovers, _ := filepath.Glob(filepath.Join(e.root, "layers", "tmp-*"))
 	more, _ := filepath.Glob(filepath.Join(e.root, "images", "blobs", "sha256", "tmp-*"))
-	if leftovers = append(leftovers, more...); len(leftovers) > 0 {
+	leftovers = append(leftovers, more...)
+	for _, pattern := range []string{"images/.*.tmp-*", "images/blobs/sha256/.*.tmp-*", "images/tmp-*"} {
+		more, _ = filepath.Glob(filepath.Join(e.root, pattern))
+		leftovers = append(leftovers, more...)
+	}
+	if len(leftovers) > 0 {
 		t.Fatalf("prune left %v", leftovers)
 	}
 	if blobs, _ := os.ReadDir(filepath.Join(e.root, "images", "blobs", "sha256")); len(blobs) != 0 {

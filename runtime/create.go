@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pcr/cgroup"
+	"pcr/internal/atomicfile"
 )
 
 // CreateOpts are runc's create flags.
@@ -295,7 +296,7 @@ func writePidFile(path string, pid int) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644)
+	return atomicfile.Write(abs, []byte(strconv.Itoa(pid)), 0o644)
 }
 
 // checkSecurityFields refuses LSM settings this host cannot honour, like runc.

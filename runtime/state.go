@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pcr/cgroup"
+	"pcr/internal/atomicfile"
 )
 
 // Status values follow the runtime spec; "paused" is runc's addition.
@@ -82,29 +83,7 @@ func (s *State) save() error {
 	if err != nil {
 		return fmt.Errorf("save state of %s: %w", s.ID, err)
 	}
-	return writeFileAtomic(filepath.Join(s.dir, stateFile), data, 0o600)
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := tmp.Write(data)
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp.Name(), mode)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	return nil
+	return atomicfile.Write(filepath.Join(s.dir, stateFile), data, 0o600)
 }
 
 // refresh derives the live status from the kernel, never from the file.

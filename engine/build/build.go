@@ -12,6 +12,9 @@
 //	build/cache/<key>   the image ID a step produced (see cache.go)
 //
 // RUN containers live under <--state>/build as build-<hex>.
+//
+// A build holds the image store's use lock (image.Store.LockUse) for its
+// whole run, so rmi and prune cannot remove what it stands on.
 package build
 
 import (
@@ -68,10 +71,15 @@ func Build(o Options) (*image.Image, error) {
 		return nil, err
 	}
 	dfPath := o.Dockerfile
+	var f *os.File
 	if dfPath == "" {
+		// The context's Dockerfile resolves inside it like any source: a
+		// link to a host file must not show its lines in parse errors.
 		dfPath = filepath.Join(ctx.dir, "Dockerfile")
+		f, err = ctx.open("Dockerfile")
+	} else {
+		f, err = os.Open(dfPath)
 	}
-	f, err := os.Open(dfPath)
 	if err != nil {
 		return nil, fmt.Errorf("build: open dockerfile: %w", err)
 	}
@@ -98,6 +106,13 @@ func Build(o Options) (*image.Image, error) {
 	if err := sweepLeftovers(lock, o.WorkRoot, rt); err != nil {
 		return nil, err
 	}
+	// The intermediate images are dangling and RUN steps mount their
+	// layers: rmi and prune must wait until the build is over.
+	unlockUse, err := o.Store.LockUse()
+	if err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	defer unlockUse()
 
 	out := io.Writer(o.Stdout)
 	if o.Quiet {

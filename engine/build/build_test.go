@@ -83,50 +83,6 @@ func TestSourcesStayInContext(t *testing.T) {
 	}
 }
 
-func TestResolveUser(t *testing.T) {
-	root := t.TempDir()
-	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
-	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"), 0o644)
-	os.WriteFile(filepath.Join(root, "etc/group"), []byte("root:x:0:\napp:x:1000:\nstaff:x:50:app,other\n"), 0o644)
-	for spec, want := range map[string]ids{
-		"":          {uid: 0, gid: 0, additional: []int{0}},
-		"app":       {uid: 1000, gid: 1000, additional: []int{1000, 50}},
-		"1000":      {uid: 1000, gid: 1000, additional: []int{1000, 50}},
-		"4242":      {uid: 4242, gid: 0},
-		"app:staff": {uid: 1000, gid: 50},
-		"app:7":     {uid: 1000, gid: 7},
-	} {
-		got, err := resolveUser(root, spec)
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("resolveUser(%q) = %+v, %v; want %+v", spec, got, err, want)
-		}
-	}
-	for _, bad := range []string{"ghost", "app:ghosts"} {
-		if _, err := resolveUser(root, bad); err == nil {
-			t.Errorf("resolveUser(%q) accepted", bad)
-		}
-	}
-	// /etc/passwd as a symlink out of the root resolves inside it.
-	evil := t.TempDir()
-	os.Symlink("/../../../../etc", filepath.Join(evil, "etc"))
-	if _, err := resolveUser(evil, "root"); err == nil {
-		t.Error("resolveUser followed /etc out of the image root")
-	}
-}
-
-func TestMkdirAllInRootStaysInRoot(t *testing.T) {
-	root := t.TempDir()
-	outside := t.TempDir()
-	os.Symlink(outside, filepath.Join(root, "escape"))
-	hp, err := mkdirAllInRoot(root, "/escape/sub", 0, 0)
-	if err == nil && !strings.HasPrefix(hp, root+"/") {
-		t.Errorf("created %s, outside the root %s", hp, root)
-	}
-	if _, err := os.Stat(filepath.Join(outside, "sub")); err == nil {
-		t.Error("mkdirAllInRoot followed an absolute symlink out of the root")
-	}
-}
-
 func TestCheckStructure(t *testing.T) {
 	for src, want := range map[string]string{
 		"ARG V=1\nFROM busybox:$V\nRUN true\n": "",

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"pcr/internal/atomicfile"
 )
 
 // cache maps a step's key to the image ID it produced, one file per key
@@ -33,23 +35,10 @@ func (c cache) get(key string) (string, bool) {
 	return id, strings.HasPrefix(id, "sha256:")
 }
 
-// put writes the entry through a temp file and rename: a reader sees the
-// whole ID or nothing.
+// put records the entry atomically: a reader sees the whole ID or nothing.
 func (c cache) put(key, id string) error {
-	f, err := os.CreateTemp(c.dir, "."+key[:12]+".tmp-")
-	if err != nil {
+	if err := atomicfile.Write(filepath.Join(c.dir, key), []byte(id+"\n"), 0o600); err != nil {
 		return fmt.Errorf("build cache: %w", err)
-	}
-	_, err = f.WriteString(id + "\n")
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(c.dir, key))
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("build cache: write %s: %w", key[:12], err)
 	}
 	return nil
 }

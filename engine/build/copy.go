@@ -17,12 +17,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
+	"pcr/engine/internal/inroot"
 	"pcr/image/dockerfile"
+	"pcr/image/layer"
 )
 
 // copy is COPY and ADD of files from the build context. The files are
@@ -95,15 +95,15 @@ func (b *builder) copy(in dockerfile.Instruction) error {
 		return err
 	}
 	defer w.remove()
-	owner := ids{}
+	owner := inroot.User{}
 	if c := in.Flags["chown"]; c != "" {
-		if owner, err = resolveUser(w.rootfs, c); err != nil {
+		if owner, err = inroot.ResolveUser(w.rootfs, c); err != nil {
 			return fmt.Errorf("--chown=%s: %w", c, err)
 		}
 	}
 	c := copier{root: w.rootfs, owner: owner, mode: mode}
 	if !destIsDir && len(all) == 1 && !all[0].fi.IsDir() {
-		if hp, err := resolveInRoot(w.rootfs, dest); err == nil {
+		if hp, err := inroot.Resolve(w.rootfs, dest); err == nil {
 			if fi, err := os.Stat(hp); err == nil && fi.IsDir() {
 				destIsDir = true // an existing directory takes the file in
 			}
@@ -114,7 +114,7 @@ func (b *builder) copy(in dockerfile.Instruction) error {
 		for _, s := range srcs {
 			switch {
 			case isAdd && s.fi.Mode().IsRegular():
-				ok, err := c.addArchive(s.abs, dest)
+				ok, err := c.addArchive(b.ctx, s.real, dest)
 				if err != nil {
 					return fmt.Errorf("ADD %s: %w", s.rel, err)
 				}
@@ -124,7 +124,7 @@ func (b *builder) copy(in dockerfile.Instruction) error {
 				}
 				fallthrough
 			default:
-				if err := b.ctx.walk(s, func(abs, rel string, fi fs.FileInfo) error {
+				if err := b.ctx.walk(s, func(real, rel string, fi fs.FileInfo) error {
 					target := dest
 					switch {
 					case s.fi.IsDir():
@@ -133,7 +133,7 @@ func (b *builder) copy(in dockerfile.Instruction) error {
 					case destIsDir:
 						target = path.Join(dest, path.Base(s.rel))
 					}
-					return c.put(abs, target, fi)
+					return c.put(b.ctx, real, target, fi)
 				}); err != nil {
 					return fmt.Errorf("copy %s: %w", s.rel, err)
 				}
@@ -170,7 +170,7 @@ func parseChmod(s string) (fs.FileMode, error) {
 // copier writes entries into a mounted rootfs.
 type copier struct {
 	root  string
-	owner ids
+	owner inroot.User
 	mode  fs.FileMode // --chmod, 0 for the source's own
 	// dirTimes are applied last: writing into a directory changes its mtime.
 	dirTimes []dirTime
@@ -181,36 +181,36 @@ type dirTime struct {
 	t    time.Time
 }
 
-// put copies one context entry to image path target.
-func (c *copier) put(abs, target string, fi fs.FileInfo) error {
+// put copies context entry real to image path target.
+func (c *copier) put(ctx *buildContext, real, target string, fi fs.FileInfo) error {
 	mode := fi.Mode()
 	if c.mode != 0 {
 		mode = mode&fs.ModeType | c.mode
 	}
 	switch {
 	case fi.IsDir():
-		return c.mkdir(target, mode, c.owner.uid, c.owner.gid, fi.ModTime())
+		return c.mkdir(target, mode, int(c.owner.UID), int(c.owner.GID), fi.ModTime())
 	case fi.Mode()&fs.ModeSymlink != 0:
-		link, err := os.Readlink(abs)
+		link, err := ctx.readlink(real)
 		if err != nil {
 			return err
 		}
-		return c.symlink(target, link, c.owner.uid, c.owner.gid, fi.ModTime())
+		return c.symlink(target, link, int(c.owner.UID), int(c.owner.GID), fi.ModTime())
 	case fi.Mode().IsRegular():
-		f, err := os.Open(abs)
+		f, err := ctx.open(real)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		return c.file(target, f, mode, c.owner.uid, c.owner.gid, fi.ModTime())
+		return c.file(target, f, mode, int(c.owner.UID), int(c.owner.GID), fi.ModTime())
 	}
-	return fmt.Errorf("%s: %s files cannot be copied into an image", abs, fi.Mode().Type())
+	return fmt.Errorf("%s: %s files cannot be copied into an image", real, fi.Mode().Type())
 }
 
 // prepare resolves target's parent in the rootfs and clears the way for a
 // new entry; it returns the host path to create.
 func (c *copier) prepare(target string, dir bool) (string, bool, error) {
-	parent, err := mkdirAllInRoot(c.root, path.Dir(target), 0, 0)
+	parent, err := inroot.MkdirAll(c.root, path.Dir(target), 0, 0)
 	if err != nil {
 		return "", false, err
 	}
@@ -292,7 +292,7 @@ func (c *copier) file(target string, r io.Reader, mode fs.FileMode, uid, gid int
 }
 
 func (c *copier) hardlink(target, linkTarget string) error {
-	src, err := mkdirAllInRoot(c.root, path.Dir(linkTarget), 0, 0)
+	src, err := inroot.MkdirAll(c.root, path.Dir(linkTarget), 0, 0)
 	if err != nil {
 		return err
 	}
@@ -357,49 +357,41 @@ func unixModeBits(n uint32) fs.FileMode {
 	return m
 }
 
-// addArchive unpacks a local tar (plain, gzip, bzip2 or zstd) into image
-// directory dest, as ADD does; it returns false, writing nothing, when the
-// file is not a tar archive.
-func (c *copier) addArchive(abs, dest string) (bool, error) {
-	f, err := os.Open(abs)
+// addArchive unpacks the context's file real, a tar (plain, gzip, zstd or
+// bzip2), into image directory dest, as ADD does. It returns false, having
+// written nothing, for any other file, a compressed one that is not a tar
+// included: Docker copies those as they are.
+func (c *copier) addArchive(ctx *buildContext, real, dest string) (bool, error) {
+	f, err := ctx.open(real)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64*1024)
 	magic, _ := br.Peek(6)
-	var r io.Reader = br
+	var r io.Reader
 	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		gz, err := gzip.NewReader(br)
-		if err != nil {
-			return false, err
-		}
-		defer gz.Close()
-		r = gz
 	case bytes.HasPrefix(magic, []byte("BZh")):
 		r = bzip2.NewReader(br)
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return false, err
-		}
-		defer zr.Close()
-		r = zr
 	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return false, errors.New("xz-compressed archives are not supported: use tar, gzip, bzip2 or zstd")
+		return false, errors.New("xz-compressed files are not supported by ADD: use tar, gzip, bzip2 or zstd, or COPY it")
+	default:
+		plain, release, err := layer.Decompress(br)
+		if err != nil {
+			return false, nil // not a stream we can read: a plain file
+		}
+		defer release()
+		r = plain
 	}
-	// A tar starts with a 512-byte header whose checksum tar.Reader verifies.
+	// A tar starts with a 512-byte header whose checksum tar.Reader
+	// verifies; a decoder error here means the file only looked compressed.
 	pr := bufio.NewReaderSize(r, 64*1024)
 	head, err := pr.Peek(512)
 	if err != nil || !isTarHeader(head) {
-		if r != io.Reader(br) {
-			return false, fmt.Errorf("compressed file is not a tar archive")
-		}
 		return false, nil
 	}
 	tr := tar.NewReader(pr)
-	if _, err := mkdirAllInRoot(c.root, dest, 0, 0); err != nil {
+	if _, err := inroot.MkdirAll(c.root, dest, 0, 0); err != nil {
 		return false, err
 	}
 	for {

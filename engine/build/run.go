@@ -13,21 +13,14 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
+	"pcr/engine/internal/inroot"
 	"pcr/image/dockerfile"
+	"pcr/image/layer"
 	"pcr/runtime"
 )
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// dockerCaps is Docker's default capability set: apt and dpkg need to
-// chown, setuid to _apt, and so on, which runc's minimal default forbids.
-var dockerCaps = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-}
 
 // run is RUN: the command runs in a pcr container on the step's overlay,
 // and the overlay's upper directory becomes the new layer.
@@ -69,7 +62,7 @@ func (b *builder) run(in dockerfile.Instruction) error {
 
 // runContainer runs argv in a container on w's rootfs and waits for it.
 func (b *builder) runContainer(w *workspace, argv, argEnv []string) error {
-	user, err := resolveUser(w.rootfs, b.cfg.User)
+	user, err := inroot.ResolveUser(w.rootfs, b.cfg.User)
 	if err != nil {
 		return err
 	}
@@ -78,7 +71,7 @@ func (b *builder) runContainer(w *workspace, argv, argEnv []string) error {
 		cwd = "/"
 	}
 	// Docker creates a missing working directory; it belongs to the layer.
-	if _, err := mkdirAllInRoot(w.rootfs, cwd, 0, 0); err != nil {
+	if _, err := inroot.MkdirAll(w.rootfs, cwd, 0, 0); err != nil {
 		return fmt.Errorf("working directory %s: %w", cwd, err)
 	}
 	spec := b.runSpec(w, argv, argEnv, user, cwd)
@@ -87,10 +80,10 @@ func (b *builder) runContainer(w *workspace, argv, argEnv []string) error {
 	var stubs []string
 	parents := map[string]os.FileInfo{}
 	for _, m := range spec.Mounts {
-		if !existsInRoot(w.rootfs, m.Destination) {
+		if !inroot.Exists(w.rootfs, m.Destination) {
 			stubs = append(stubs, m.Destination)
 			dir := path.Dir(path.Clean("/" + m.Destination))
-			if hp, err := resolveInRoot(w.rootfs, dir); err == nil && dir != "/" {
+			if hp, err := inroot.Resolve(w.rootfs, dir); err == nil && dir != "/" {
 				if fi, err := os.Lstat(hp); err == nil {
 					parents[dir] = fi
 				}
@@ -147,7 +140,7 @@ func (b *builder) runContainer(w *workspace, argv, argEnv []string) error {
 // runSpec is the RUN container's OCI config: Docker's defaults for a build
 // container on the host's network (there is no bridge yet), with the host's
 // resolv.conf so package managers can reach their mirrors.
-func (b *builder) runSpec(w *workspace, argv, argEnv []string, u ids, cwd string) *specs.Spec {
+func (b *builder) runSpec(w *workspace, argv, argEnv []string, u inroot.User, cwd string) *specs.Spec {
 	s := runtime.DefaultSpec(false)
 	s.Root = &specs.Root{Path: w.rootfs}
 	s.Hostname = w.hex
@@ -159,13 +152,10 @@ func (b *builder) runSpec(w *workspace, argv, argEnv []string, u ids, cwd string
 	s.Process.Args = argv
 	s.Process.Env = env
 	s.Process.Cwd = cwd
-	s.Process.User = specs.User{UID: uint32(u.uid), GID: uint32(u.gid)}
-	for _, g := range u.additional {
-		s.Process.User.AdditionalGids = append(s.Process.User.AdditionalGids, uint32(g))
-	}
+	s.Process.User = specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
 	s.Process.NoNewPrivileges = false
 	s.Process.Rlimits = nil // inherit: raising hard limits needs CAP_SYS_RESOURCE
-	caps := append([]string(nil), dockerCaps...)
+	caps := inroot.DockerCapabilities()
 	s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
 	var ns []specs.LinuxNamespace
 	for _, n := range s.Linux.Namespaces {
@@ -214,19 +204,8 @@ func removeStubs(upper string, stubs []string, parents map[string]os.FileInfo) {
 		if !ok1 || !ok2 || st.Uid != bst.Uid || st.Gid != bst.Gid {
 			continue
 		}
-		if entries, err := os.ReadDir(p); err == nil && len(entries) == 0 && !isOpaque(p) {
+		if entries, err := os.ReadDir(p); err == nil && len(entries) == 0 && !layer.IsOpaque(p) {
 			os.Remove(p)
 		}
 	}
-}
-
-// isOpaque tells whether overlay marked upper dir p as hiding the lowers.
-func isOpaque(p string) bool {
-	buf := make([]byte, 8)
-	for _, attr := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
-		if n, err := unix.Lgetxattr(p, attr, buf); err == nil && n > 0 {
-			return true
-		}
-	}
-	return false
 }

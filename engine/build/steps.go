@@ -10,6 +10,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"pcr/engine/internal/inroot"
 	"pcr/image"
 	"pcr/image/dockerfile"
 )
@@ -371,7 +372,7 @@ func (b *builder) workdir(in dockerfile.Instruction) error {
 		return err
 	}
 	defer w.remove()
-	if _, err := mkdirAllInRoot(w.rootfs, b.cfg.WorkingDir, 0, 0); err != nil {
+	if _, err := inroot.MkdirAll(w.rootfs, b.cfg.WorkingDir, 0, 0); err != nil {
 		return err
 	}
 	if err := w.unmount(); err != nil {

@@ -132,12 +132,36 @@ func (b *builder) commitLayer(w *workspace, key string, hist ocispec.History) er
 }
 
 // sweepLeftovers removes the workspaces and RUN containers of builds that
-// were killed. It runs only when no other build holds the shared lock.
-func sweepLeftovers(lock *os.File, workRoot string, rt *runtime.Runtime) error {
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return nil // another build is running; its workspaces are live
+// were killed. It runs only when no other build holds the shared lock, and
+// returns with lock held shared again, whatever happened.
+//
+// Linux converts a flock by dropping the old lock first, so a failed
+// upgrade leaves this build holding nothing: it must take the shared lock
+// again, or a later build would see no holder and sweep our live
+// workspaces. Nothing of ours exists yet while it is dropped, so a sweep by
+// another build in that window is harmless.
+func sweepLeftovers(lock *os.File, workRoot string, rt *runtime.Runtime) (err error) {
+	if err := flock(lock, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("build: lock %s for the sweep: %w", lock.Name(), err)
+		}
+		// Another build is running; its workspaces are live.
+		if err := flock(lock, unix.LOCK_SH); err != nil {
+			return fmt.Errorf("build: lock %s: %w", lock.Name(), err)
+		}
+		return nil
 	}
-	defer flock(lock, unix.LOCK_SH)
+	defer func() {
+		if lerr := flock(lock, unix.LOCK_SH); lerr != nil && err == nil {
+			err = fmt.Errorf("build: lock %s: %w", lock.Name(), lerr)
+		}
+	}()
+	return sweepWorkspaces(workRoot, rt)
+}
+
+// sweepWorkspaces removes every workspace under workRoot and its RUN
+// container; the caller holds the builds' lock exclusively.
+func sweepWorkspaces(workRoot string, rt *runtime.Runtime) error {
 	entries, err := os.ReadDir(workRoot)
 	if err != nil {
 		return fmt.Errorf("build: sweep %s: %w", workRoot, err)
@@ -154,19 +178,10 @@ func sweepLeftovers(lock *os.File, workRoot string, rt *runtime.Runtime) error {
 				return fmt.Errorf("build: remove leftover container %s: %w", w.containerID(), err)
 			}
 		}
-		w.mounted = isMountPoint(w.rootfs)
+		w.mounted = layer.IsMountPoint(w.rootfs)
 		if err := w.remove(); err != nil {
 			return fmt.Errorf("build: remove leftover workspace: %w", err)
 		}
 	}
 	return nil
-}
-
-// isMountPoint compares the device of dir with its parent's.
-func isMountPoint(dir string) bool {
-	var st, parent unix.Stat_t
-	if unix.Lstat(dir, &st) != nil || unix.Lstat(filepath.Dir(dir), &parent) != nil {
-		return false
-	}
-	return st.Dev != parent.Dev
 }

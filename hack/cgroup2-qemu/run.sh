@@ -183,7 +183,8 @@ mkdir -p "$stage/pcr/bin" "$stage/pcr/tests" "$stage/pcr/fixtures" "$stage/lib/m
 install -m 0755 "$here/init.sh" "$stage/init"
 install -m 0755 "$pcr_bin" "$stage/pcr/bin/pcr"
 ln -s pcr "$stage/pcr/bin/pcr-oci"
-tar -C "$fixtures" --exclude=./cache --exclude='./busybox/.work.*' -cf - . | tar -C "$stage/pcr/fixtures" -xf -
+# Only the busybox fixture travels: the debian images and the fixture store are hundreds of MB.
+tar -C "$fixtures" --exclude='./busybox/.work.*' -cf - ./busybox ./busybox.tar | tar -C "$stage/pcr/fixtures" -xf -
 
 : >"$stage/lib/modules/$kver/load-order"
 for ko in $(module_load_order "$modules_root/lib/modules/$kver" $modules); do

@@ -55,3 +55,10 @@ func (w *wrapErr) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Decompress returns the plain stream of r, which may be gzip, zstd or
+// uncompressed (told from its first bytes), for the store's archives and the
+// build's ADD as well as for layers. Call release when done with it.
+func Decompress(r io.Reader) (plain io.Reader, release func(), err error) {
+	return decompress(r)
+}

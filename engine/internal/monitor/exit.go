@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"pcr/internal/atomicfile"
 )
 
 const exitFile = "exit.json"
@@ -38,21 +40,8 @@ func WriteExit(dir string, e Exit) error {
 	if err != nil {
 		return fmt.Errorf("write exit record: %w", err)
 	}
-	path := filepath.Join(dir, exitFile)
-	tmp, err := os.CreateTemp(dir, exitFile+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write exit record %s: %w", path, err)
-	}
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write exit record %s: %w", path, err)
+	if err := atomicfile.Write(filepath.Join(dir, exitFile), b, 0o644); err != nil {
+		return fmt.Errorf("write exit record: %w", err)
 	}
 	return nil
 }
