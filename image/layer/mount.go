@@ -136,11 +136,30 @@ func needUserXattr() bool {
 	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
 }
 
+// kernelAtLeast compares the running kernel's release with major.minor.
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || (ma == major && mi >= minor)
+}
+
 var errNoNewAPI = errors.New("new mount API with lowerdir+ unavailable")
 
 // mountFsopen mounts with fsopen/fsconfig/fsmount/move_mount. It returns errNoNewAPI when the
-// kernel lacks the syscalls or overlay's "lowerdir+" key, before anything is mounted.
+// kernel lacks the syscalls or overlay's "lowerdir+" key (seen at the first key on 6.5+, at
+// create before that), before anything is mounted.
 func mountFsopen(o Overlay) error {
+	if !kernelAtLeast(6, 8) {
+		// overlay learned "lowerdir+" in 6.8; older kernels would only log a
+		// rejected option on every mount before the fallback.
+		return errNoNewAPI
+	}
 	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
 		return errNoNewAPI
@@ -172,6 +191,13 @@ func mountFsopen(o Overlay) error {
 		}
 	}
 	if err := unix.FsconfigCreate(fsfd); err != nil {
+		if errors.Is(err, unix.EINVAL) {
+			// Before overlay had its own fs_context (kernels older than 6.5, e.g.
+			// Debian 12's 6.1), fsconfig only collects keys and the unknown
+			// "lowerdir+" fails here. Nothing is mounted yet: mount(2) takes over
+			// and reports any real mistake in the options itself.
+			return errNoNewAPI
+		}
 		return fmt.Errorf("create: %w%s", err, fsLog(fsfd))
 	}
 	attrs := 0
