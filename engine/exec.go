@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"pcr/engine/internal/monitor"
 	"pcr/runtime"
@@ -52,6 +53,13 @@ func (e *Engine) Exec(ref string, o ExecOptions) (int, error) {
 	proc := *spec.Process
 	proc.Args = o.Cmd
 	proc.Terminal = o.Tty
+	if o.Tty {
+		// The init sizes the pty before exec, so a command that reads its
+		// size at once (stty size, a full-screen program) sees the caller's.
+		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+			proc.ConsoleSize = &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
+		}
+	}
 	proc.Env = slices.DeleteFunc(slices.Clone(proc.Env), func(kv string) bool { return strings.HasPrefix(kv, monitor.InitEnv+"=") })
 	if o.Tty {
 		proc.Env = mergeEnv(proc.Env, []string{"TERM=xterm"})

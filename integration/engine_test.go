@@ -408,7 +408,8 @@ func TestEngineExecTerminal(t *testing.T) {
 	e := newEngineEnv(t)
 	e.importBusybox()
 	e.runningBusybox("--name", "host")
-	cmd := e.command("exec", "-it", "host", "sh", "-c", "tty; exit 3")
+	// stty size at once: the pty must be sized before the command starts.
+	cmd := e.command("exec", "-it", "host", "sh", "-c", "tty; stty size; exit 3")
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 20, Cols: 70})
 	if err != nil {
 		t.Fatal(err)
@@ -429,7 +430,7 @@ func TestEngineExecTerminal(t *testing.T) {
 	case <-copied:
 	case <-time.After(2 * time.Second):
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 3 || !strings.Contains(out.String(), "/dev/pts/") {
+	if code := cmd.ProcessState.ExitCode(); code != 3 || !strings.Contains(out.String(), "/dev/pts/") || !strings.Contains(out.String(), "20 70") {
 		t.Fatalf("exec -it: exit %d, output %q", code, out.String())
 	}
 }
