@@ -91,30 +91,7 @@ func (e *bldEnv) checkNoLeaks() {
 
 // pcr runs an engine command against the private root and state.
 func (e *bldEnv) pcr(limit time.Duration, args ...string) result {
-	full := append([]string{"--root", e.root, "--state", e.state}, args...)
-	cmd := exec.Command(pcrBin, full...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	if err := cmd.Start(); err != nil {
-		return result{args: args, err: err, code: -1}
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(limit):
-		cmd.Process.Kill()
-		err = <-done
-		e.t.Errorf("pcr %s: timed out after %s", strings.Join(args, " "), limit)
-	}
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code, err = ee.ExitCode(), nil
-	} else if err != nil {
-		code = -1
-	}
-	return result{args: args, stdout: so.String(), stderr: se.String(), code: code, err: err}
+	return runPCR(e.t, limit, nil, []string{"--root", e.root, "--state", e.state}, args)
 }
 
 func (e *bldEnv) importBusybox() {

@@ -63,33 +63,7 @@ func (e *engineEnv) pcr(args ...string) result {
 }
 
 func (e *engineEnv) pcrIn(stdin []byte, args ...string) result {
-	cmd := e.command(args...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	if err := cmd.Start(); err != nil {
-		return result{args: args, err: err, code: -1}
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		err = <-done
-		e.t.Errorf("pcr %s: timed out", strings.Join(args, " "))
-	}
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-		err = nil
-	} else if err != nil {
-		code = -1
-	}
-	return result{args: args, stdout: so.String(), stderr: se.String(), code: code, err: err}
+	return runPCR(e.t, 60*time.Second, stdin, []string{"--root", e.root, "--state", e.state}, args)
 }
 
 // command is `pcr --root R --state S args…`, not started.

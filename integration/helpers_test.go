@@ -171,30 +171,35 @@ func (e *env) pcr(args ...string) result {
 }
 
 func (e *env) pcrIn(stdin []byte, args ...string) result {
-	full := append([]string{"oci", "--root", e.root}, args...)
-	cmd := exec.Command(pcrBin, full...)
+	return runPCR(e.t, 60*time.Second, stdin, []string{"oci", "--root", e.root}, args)
+}
+
+// runPCR runs bin/pcr with the leading args lead (global flags, the oci
+// verb) and then args, feeding stdin, killing it after limit. result.args
+// holds only args, so failures read like the command the test meant.
+func runPCR(t *testing.T, limit time.Duration, stdin []byte, lead, args []string) result {
+	cmd := exec.Command(pcrBin, append(append([]string{}, lead...), args...)...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
-	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
 		return result{args: args, err: err, code: -1}
 	}
+	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var err error
 	select {
 	case err = <-done:
-	case <-time.After(60 * time.Second):
+	case <-time.After(limit):
 		cmd.Process.Kill()
 		err = <-done
-		e.t.Errorf("pcr %s: timed out", strings.Join(args, " "))
+		t.Errorf("pcr %s: timed out after %s", strings.Join(args, " "), limit)
 	}
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-		err = nil
+		code, err = ee.ExitCode(), nil
 	} else if err != nil {
 		code = -1
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,33 +29,7 @@ func newImageEnv(t *testing.T) *imageEnv {
 func (e *imageEnv) run(args ...string) result { return e.runIn(nil, args...) }
 
 func (e *imageEnv) runIn(stdin []byte, args ...string) result {
-	full := append([]string{"--root", e.root, "--state", e.state}, args...)
-	cmd := exec.Command(pcrBin, full...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	if err := cmd.Start(); err != nil {
-		return result{args: args, err: err, code: -1}
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		err = <-done
-		e.t.Errorf("pcr %s: timed out", strings.Join(args, " "))
-	}
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code, err = ee.ExitCode(), nil
-	} else if err != nil {
-		code = -1
-	}
-	return result{args: args, stdout: so.String(), stderr: se.String(), code: code, err: err}
+	return runPCR(e.t, 60*time.Second, stdin, []string{"--root", e.root, "--state", e.state}, args)
 }
 
 // busyboxTar is the fixture rootfs tarball.
