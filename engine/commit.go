@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"path/filepath"
 	"slices"
@@ -118,9 +119,9 @@ func containerConfig(base ocispec.ImageConfig, rec *Record) ocispec.ImageConfig 
 	if o.User != "" {
 		cfg.User = o.User
 	}
-	cfg.Labels = cloneMap(base.Labels)
-	cfg.ExposedPorts = cloneSet(base.ExposedPorts)
-	cfg.Volumes = cloneSet(base.Volumes)
+	cfg.Labels = maps.Clone(base.Labels)
+	cfg.ExposedPorts = maps.Clone(base.ExposedPorts)
+	cfg.Volumes = maps.Clone(base.Volumes)
 	return cfg
 }
 
@@ -241,26 +242,4 @@ func applyChange(cfg *ocispec.ImageConfig, in dockerfile.Instruction, lex docker
 		return nil
 	}
 	return fmt.Errorf("%s cannot be changed by commit (want CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR or STOPSIGNAL)", in.Cmd)
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-func cloneSet(m map[string]struct{}) map[string]struct{} {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]struct{}, len(m))
-	for k := range m {
-		out[k] = struct{}{}
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"strconv"
 	"strings"
@@ -292,9 +293,9 @@ func (b *builder) setImage(img *image.Image) {
 	b.img = img
 	b.cfg = img.Config.Config
 	b.cfg.Env = append([]string(nil), b.cfg.Env...)
-	b.cfg.ExposedPorts = copySet(b.cfg.ExposedPorts)
-	b.cfg.Volumes = copySet(b.cfg.Volumes)
-	b.cfg.Labels = copyMap(b.cfg.Labels)
+	b.cfg.ExposedPorts = maps.Clone(b.cfg.ExposedPorts)
+	b.cfg.Volumes = maps.Clone(b.cfg.Volumes)
+	b.cfg.Labels = maps.Clone(b.cfg.Labels)
 }
 
 // exposedPorts normalizes "80", "80/tcp", "8000-8002/udp" to port/proto entries.
@@ -323,28 +324,6 @@ func exposedPorts(s string) ([]string, error) {
 		out = append(out, fmt.Sprintf("%d/%s", x, proto))
 	}
 	return out, nil
-}
-
-func copySet(m map[string]struct{}) map[string]struct{} {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]struct{}, len(m))
-	for k := range m {
-		out[k] = struct{}{}
-	}
-	return out
-}
-
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // workdir is WORKDIR: the config changes, and a directory missing from the
