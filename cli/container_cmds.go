@@ -507,90 +507,77 @@ func logsCommand() *ucli.Command {
 	}
 }
 
-func stopCommand() *ucli.Command {
+// perContainerCommand is a verb applied to each CONTAINER argument in turn
+// (stop, kill, restart, rm): prepare reads the flags once, then act runs
+// per container, and every success is printed as Docker does.
+func perContainerCommand(name, usage string, flags []ucli.Flag, prepare func(c *ucli.Context) (func(e *engine.Engine, ref string) error, error)) *ucli.Command {
 	return &ucli.Command{
-		Name:      "stop",
-		Usage:     "stop running containers (SIGTERM, then SIGKILL after the timeout)",
-		ArgsUsage: "CONTAINER...",
-		Flags:     []ucli.Flag{&ucli.IntFlag{Name: "time", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait before SIGKILL"}},
+		Name:                   name,
+		Usage:                  usage,
+		ArgsUsage:              "CONTAINER...",
+		UseShortOptionHandling: true,
+		Flags:                  flags,
 		Action: func(c *ucli.Context) error {
 			if c.NArg() < 1 {
 				return usageErr(c, "requires at least one container")
+			}
+			act, err := prepare(c)
+			if err != nil {
+				return err
 			}
 			e, err := newEngine(c)
 			if err != nil {
 				return err
 			}
-			t := time.Duration(c.Int("time")) * time.Second
-			return eachContainer(c, func(ref string) error { return e.Stop(ref, t) })
+			return eachContainer(c, func(ref string) error { return act(e, ref) })
 		},
 	}
+}
+
+func stopTimeoutFlag() ucli.Flag {
+	return &ucli.IntFlag{Name: "time", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait before SIGKILL"}
+}
+
+func stopCommand() *ucli.Command {
+	return perContainerCommand("stop", "stop running containers (SIGTERM, then SIGKILL after the timeout)",
+		[]ucli.Flag{stopTimeoutFlag()},
+		func(c *ucli.Context) (func(*engine.Engine, string) error, error) {
+			t := time.Duration(c.Int("time")) * time.Second
+			return func(e *engine.Engine, ref string) error { return e.Stop(ref, t) }, nil
+		})
 }
 
 func killCommand() *ucli.Command {
-	return &ucli.Command{
-		Name:      "kill",
-		Usage:     "send a signal to running containers",
-		ArgsUsage: "CONTAINER...",
-		Flags:     []ucli.Flag{&ucli.StringFlag{Name: "signal", Aliases: []string{"s"}, Value: "KILL", Usage: "signal name or number"}},
-		Action: func(c *ucli.Context) error {
-			if c.NArg() < 1 {
-				return usageErr(c, "requires at least one container")
-			}
+	return perContainerCommand("kill", "send a signal to running containers",
+		[]ucli.Flag{&ucli.StringFlag{Name: "signal", Aliases: []string{"s"}, Value: "KILL", Usage: "signal name or number"}},
+		func(c *ucli.Context) (func(*engine.Engine, string) error, error) {
 			sig, err := runtime.ParseSignal(c.String("signal"))
 			if err != nil {
-				return err
+				return nil, err
 			}
-			e, err := newEngine(c)
-			if err != nil {
-				return err
-			}
-			return eachContainer(c, func(ref string) error { return e.Kill(ref, unix.Signal(sig)) })
-		},
-	}
+			return func(e *engine.Engine, ref string) error { return e.Kill(ref, unix.Signal(sig)) }, nil
+		})
 }
 
 func restartCommand() *ucli.Command {
-	return &ucli.Command{
-		Name:      "restart",
-		Usage:     "stop and start containers",
-		ArgsUsage: "CONTAINER...",
-		Flags:     []ucli.Flag{&ucli.IntFlag{Name: "time", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait before SIGKILL"}},
-		Action: func(c *ucli.Context) error {
-			if c.NArg() < 1 {
-				return usageErr(c, "requires at least one container")
-			}
-			e, err := newEngine(c)
-			if err != nil {
-				return err
-			}
+	return perContainerCommand("restart", "stop and start containers",
+		[]ucli.Flag{stopTimeoutFlag()},
+		func(c *ucli.Context) (func(*engine.Engine, string) error, error) {
 			t := time.Duration(c.Int("time")) * time.Second
-			return eachContainer(c, func(ref string) error { return e.Restart(ref, t) })
-		},
-	}
+			return func(e *engine.Engine, ref string) error { return e.Restart(ref, t) }, nil
+		})
 }
 
 func rmCommand() *ucli.Command {
-	return &ucli.Command{
-		Name:                   "rm",
-		Usage:                  "remove containers",
-		ArgsUsage:              "CONTAINER...",
-		UseShortOptionHandling: true,
-		Flags: []ucli.Flag{
+	return perContainerCommand("rm", "remove containers",
+		[]ucli.Flag{
 			&ucli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill a running container first"},
 			&ucli.BoolFlag{Name: "volumes", Aliases: []string{"v"}, Usage: "accepted for Docker compatibility: pcr has no anonymous volumes"},
 		},
-		Action: func(c *ucli.Context) error {
-			if c.NArg() < 1 {
-				return usageErr(c, "requires at least one container")
-			}
-			e, err := newEngine(c)
-			if err != nil {
-				return err
-			}
-			return eachContainer(c, func(ref string) error { return e.Remove(ref, c.Bool("force")) })
-		},
-	}
+		func(c *ucli.Context) (func(*engine.Engine, string) error, error) {
+			force := c.Bool("force")
+			return func(e *engine.Engine, ref string) error { return e.Remove(ref, force) }, nil
+		})
 }
 
 func inspectCommand() *ucli.Command {
