@@ -89,7 +89,14 @@ func containerCreateFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "init", Usage: "run a minimal init as PID 1 that reaps zombies and forwards signals"},
 		&ucli.StringFlag{Name: "cgroup-parent", Usage: "parent cgroup of the container's"},
 		&ucli.StringFlag{Name: "stop-signal", Usage: "signal stop sends first (default: the image's STOPSIGNAL, or SIGTERM)"},
-		&ucli.StringFlag{Name: "net", Aliases: []string{"network"}, Value: "none", Usage: "none (own network namespace, loopback only) or host; bridge networking is not available yet"},
+		&ucli.StringFlag{Name: "net", Aliases: []string{"network"}, Value: engine.DefaultNetMode, Usage: "bridge (network pcr), a network's name, none (loopback only), host, or container:NAME"},
+		multiFlag("publish", []string{"p"}, "publish a port: [IP:][HOSTPORT:]CTRPORT[/tcp|udp]"),
+		&ucli.BoolFlag{Name: "publish-all", Aliases: []string{"P"}, Usage: "publish every port the image exposes on a random host port"},
+		&ucli.StringFlag{Name: "ip", Usage: "the container's address on a user network"},
+		multiFlag("dns", nil, "a DNS server for the container's resolv.conf"),
+		multiFlag("dns-search", nil, "a DNS search domain"),
+		multiFlag("add-host", nil, "add HOST:IP to the container's /etc/hosts"),
+		multiFlag("network-alias", nil, "another name the container has on its user network"),
 	}
 }
 
@@ -135,6 +142,9 @@ func parseCreate(c *ucli.Context) (string, engine.Options, error) {
 	o.CapAdd, o.CapDrop, o.SecurityOpt = multiVals(c, "cap-add"), multiVals(c, "cap-drop"), multiVals(c, "security-opt")
 	o.CgroupParent, o.Network = c.String("cgroup-parent"), c.String("net")
 	o.StopSignal = c.String("stop-signal")
+	o.Publish, o.PublishAll, o.IP = multiVals(c, "publish"), c.Bool("publish-all"), c.String("ip")
+	o.DNS, o.DNSSearch, o.AddHost = multiVals(c, "dns"), multiVals(c, "dns-search"), multiVals(c, "add-host")
+	o.NetworkAliases = multiVals(c, "network-alias")
 	for _, f := range multiVals(c, "env-file") {
 		vars, err := readEnvFile(f)
 		if err != nil {

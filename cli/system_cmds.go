@@ -144,6 +144,9 @@ func printInfo(out io.Writer, version string, in *engine.Info) error {
 	p(" Total Memory:\t%s", engine.BytesSize(float64(in.MemTotal)))
 	p(" Root Dir:\t%s", in.RootDir)
 	p(" State Dir:\t%s", in.StateDir)
+	if in.Forwarding != "" {
+		p(" Network Forwarding:\t%s", in.Forwarding)
+	}
 	_, err := io.WriteString(out, b.String())
 	return err
 }

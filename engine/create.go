@@ -36,6 +36,9 @@ func (e *Engine) Create(imageRef string, o Options) (*Record, error) {
 		return nil, err
 	}
 	e.trace.Stage("image %s resolved to %s", imageRef, img.ID)
+	if err := e.resolveNetworkOptions(&o, img.Config.Config.ExposedPorts); err != nil {
+		return nil, err
+	}
 	id := newID()
 	dir := e.dir(id)
 	in := &specInput{id: id, dir: dir, image: img.Config.Config, lowers: store.LowerDirs(img)}

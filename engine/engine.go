@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"pcr/image"
+	"pcr/netns"
 	"pcr/runtime"
 )
 
@@ -28,6 +29,8 @@ type Engine struct {
 	// images is opened on first use: commands that only read containers
 	// need no image store.
 	images *image.Store
+	// net is opened on first use, as images: none and host runs need none.
+	net *netns.Manager
 }
 
 // Option changes how New sets up an Engine.

@@ -25,6 +25,8 @@ type InspectJSON struct {
 	Config         InspectConfig     `json:"Config"`
 	HostConfig     InspectHostConfig `json:"HostConfig"`
 	GraphDriver    GraphDriver       `json:"GraphDriver"`
+	// NetworkSettings is the running container's network.
+	NetworkSettings InspectNetworkSettings `json:"NetworkSettings"`
 }
 
 // InspectConfig is what the container runs.
@@ -93,6 +95,7 @@ func (e *Engine) InspectData(c *Container) InspectJSON {
 			"MergedDir": filepath.Join(c.Dir, "rootfs"),
 		}},
 	}
+	j.NetworkSettings = networkSettings(c)
 	if args := c.Command(); len(args) > 0 {
 		j.Path, j.Args = args[0], args[1:]
 	}

@@ -29,6 +29,17 @@ type Options struct {
 	PidsLimit     int64    `json:"pidsLimit,omitempty"`
 	CgroupParent  string   `json:"cgroupParent,omitempty"`
 	Network       string   `json:"network,omitempty"`
+	// Networks are user networks joined besides Network's (network connect).
+	Networks   []string `json:"networks,omitempty"`
+	Publish    []string `json:"publish,omitempty"`
+	PublishAll bool     `json:"publishAll,omitempty"`
+	// Expose is the image's ExposedPorts ("80/tcp"), kept at create for -P.
+	Expose         []string `json:"expose,omitempty"`
+	IP             string   `json:"ip,omitempty"`
+	DNS            []string `json:"dns,omitempty"`
+	DNSSearch      []string `json:"dnsSearch,omitempty"`
+	AddHost        []string `json:"addHost,omitempty"`
+	NetworkAliases []string `json:"networkAliases,omitempty"`
 	// StopSignal overrides the image's STOPSIGNAL (--stop-signal).
 	StopSignal string `json:"stopSignal,omitempty"`
 }

@@ -34,6 +34,9 @@ func (e *Engine) PruneContainers() ([]string, int64, error) {
 			total += size
 		}
 	}
+	if err := e.sweepNetworks(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return removed, total, fmt.Errorf("container prune: %w", errors.Join(errs...))
 	}

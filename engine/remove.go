@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,6 +20,10 @@ import (
 func (e *Engine) Remove(ref string, force bool) error {
 	id, err := e.Lookup(ref)
 	if err != nil {
+		// A removal under way (an --rm container's own cleanup) has already
+		// renamed the container away; wait for it, so that what the caller
+		// sees after "no such container" is the finished state.
+		e.waitRemoval(ref)
 		return err
 	}
 	c, err := e.load(id)
@@ -32,6 +37,9 @@ func (e *Engine) Remove(ref string, force bool) error {
 		return err
 	}
 	e.sweepTrash()
+	if err := e.sweepNetworks(); err != nil {
+		e.warnf("release the networks of removed containers: %v", err)
+	}
 	return nil
 }
 
@@ -159,4 +167,30 @@ func (e *Engine) waitProcess(p proc, timeout time.Duration) bool {
 
 func (e *Engine) warnf(format string, args ...any) {
 	fmt.Fprintf(e.log, "pcr: warning: "+format+"\n", args...)
+}
+
+// removalWait bounds how long Remove waits for another process's removal.
+const removalWait = 10 * time.Second
+
+// waitRemoval waits until a removal of ref that another process started is
+// over: its trash directory gone and the process doing it (the monitor's
+// cleanup, which is the monitor itself after exec) exited.
+func (e *Engine) waitRemoval(ref string) {
+	id := strings.TrimPrefix(ref, "/")
+	if !isFullID(id) {
+		target, err := os.Readlink(e.namePath(id))
+		if err != nil || !isFullID(target) {
+			return
+		}
+		id = target
+	}
+	trash := filepath.Join(e.containersDir(), trashPrefix+id)
+	var remover proc // unknown once the record itself was deleted
+	if rec, err := readRecord(trash); err == nil {
+		remover = proc{rec.Monitor, rec.MonitorStart}
+	}
+	deadline := time.Now().Add(removalWait)
+	for (exists(trash) || remover.alive()) && time.Now().Before(deadline) {
+		time.Sleep(pollInterval)
+	}
 }

@@ -51,6 +51,9 @@ func (e *Engine) prepareStart(rec *Record) error {
 		return err
 	}
 	e.trace.Stage("user %q resolved in the rootfs", rec.User)
+	if err := e.setupNetwork(rec); err != nil {
+		return err
+	}
 	if err := os.Remove(filepath.Join(dir, "exit.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
@@ -466,6 +469,9 @@ func (e *Engine) teardown(id string) error {
 		if err := e.rt.Delete(id, true); err != nil && !errors.Is(err, runtime.ErrNotExist) {
 			errs = append(errs, err)
 		}
+	}
+	if err := e.releaseNetwork(id); err != nil {
+		errs = append(errs, err)
 	}
 	if err := e.unmountRootfs(id); err != nil {
 		errs = append(errs, err)

@@ -131,6 +131,8 @@ type Info struct {
 	StateDir          string   `json:"StateDir"`
 	Seccomp           bool     `json:"Seccomp"`
 	Namespaces        []string `json:"Namespaces"`
+	// Forwarding is what pcr turned on of the host's IP forwarding.
+	Forwarding string `json:"Forwarding,omitempty"`
 }
 
 // Info gathers pcr info.
@@ -162,6 +164,7 @@ func (e *Engine) Info() (*Info, error) {
 		return nil, err
 	}
 	in.Images = len(imgs)
+	in.Forwarding = e.ForwardingState()
 	return in, nil
 }
 

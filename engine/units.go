@@ -95,12 +95,8 @@ func (o *Options) Validate() error {
 			return err
 		}
 	}
-	switch o.Network {
-	case "", "none", "host":
-	case "bridge", "default":
-		return fmt.Errorf("--net %s: bridge networking is not available yet; use none or host", o.Network)
-	default:
-		return fmt.Errorf("invalid --net %q: want none or host", o.Network)
+	if err := o.validateNetwork(); err != nil {
+		return err
 	}
 	for _, v := range o.Volumes {
 		if _, err := parseVolume(v); err != nil {

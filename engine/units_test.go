@@ -31,7 +31,7 @@ func TestParseCPUs(t *testing.T) {
 func TestValidateOptions(t *testing.T) {
 	bad := []Options{
 		{Name: "a/b"}, {Memory: 100}, {Memory: 64 << 20, MemorySwap: 32 << 20}, {CpusetCPUs: "3-1"},
-		{Network: "bridge"}, {Network: "weird"}, {Volumes: []string{"relative:/x"}}, {Volumes: []string{"/x"}},
+		{Network: "container:"}, {Network: "we/ird"}, {Volumes: []string{"relative:/x"}}, {Volumes: []string{"/x"}},
 		{CapAdd: []string{"NOT_A_CAP"}}, {SecurityOpt: []string{"apparmor=x"}}, {WorkingDir: "rel"},
 	}
 	for _, o := range bad {

@@ -249,7 +249,7 @@ func TestEngineBadFlags(t *testing.T) {
 		{[]string{"--name", "bad/name"}, "invalid container name"},
 		{[]string{"-v", "relative:/x"}, "absolute"},
 		{[]string{"--cap-add", "NOT_A_CAP"}, "unknown capability"},
-		{[]string{"--net", "bridge"}, "bridge"},
+		{[]string{"--net", "bad/net"}, "bad/net"},
 		{[]string{"-u", "nobody-here"}, "unable to find user"},
 	} {
 		args := append(append([]string{"run", "--rm"}, c.args...), "busybox", "true")

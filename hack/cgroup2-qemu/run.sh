@@ -35,7 +35,7 @@
 #                       suite with the Go toolchain and module proxy; make test-oci-validation)
 #   CGROUP2_TEST_TIMEOUT  -test.timeout for each test binary   (default 8m)
 #   CGROUP2_TIMEOUT     seconds before the whole VM is killed  (default 600)
-#   CGROUP2_MODULES     kernel modules to load in the VM       (default "overlay veth bridge")
+#   CGROUP2_MODULES     kernel modules to load in the VM       (default: overlay, veth, bridge, nf_tables + nft exprs)
 #   CGROUP2_TEST_CGROUP cgroup (below the v2 root) to run the tests in; empty: the root cgroup
 #   CGROUP2_KERNEL_PKG  kernel package to fetch (default: what linux-image-amd64 depends on)
 #   CGROUP2_MEM, CGROUP2_SMP  VM size                          (default 2048, 2)
@@ -54,7 +54,9 @@ unit_run_pattern=${CGROUP2_UNIT_RUN:-.}
 skip_pattern=${CGROUP2_SKIP-^TestOCIValidationAllowlist\$}
 test_timeout=${CGROUP2_TEST_TIMEOUT:-8m}
 vm_timeout=${CGROUP2_TIMEOUT:-600}
-modules=${CGROUP2_MODULES:-overlay veth bridge}
+# nf_tables and the nft expressions pcr's firewall uses (netns/firewall): bridge networking is the default.
+# crc32c_generic first: libcrc32c (under nf_conntrack) needs it, a soft dependency modules.dep omits.
+modules=${CGROUP2_MODULES:-overlay veth bridge crc32c_generic nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_inet nft_fib_ipv4 nft_fib_ipv6}
 test_cgroup=${CGROUP2_TEST_CGROUP:-}
 vm_mem=${CGROUP2_MEM:-2048}
 vm_smp=${CGROUP2_SMP:-2}
