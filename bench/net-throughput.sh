@@ -13,7 +13,7 @@ work=$(mktemp -d /tmp/pcr-net-bench.XXXXXX)
 p() { "$pcr" --root "$work/root" --state "$work/state" "$@"; }
 cleanup() {
 	p rm -f nbsrv nbcli >/dev/null 2>&1 || true
-	[[ -n ${srv:-} ]] && kill "$srv" 2>/dev/null || true
+	[[ -n ${srv:-} ]] && kill -- -"$srv" 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -24,25 +24,30 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 
 # host loopback
 port=$((20000 + RANDOM % 20000))
-"$bb" nc -l -p "$port" >/dev/null &
+# busybox nc ends its session when its stdin ends: the server's stdin is a sleep that outlives it.
+: >"$work/host.bytes"
+setsid "$bb" sh -c "$bb sleep 3600 | $bb nc -l -p $port | $bb wc -c >$work/host.bytes" &
 srv=$!
 sleep 0.2
 t0=$(date +%s%N)
-"$bb" dd if=/dev/zero bs=1M count="$mib" 2>/dev/null | "$bb" nc 127.0.0.1 "$port"
-wait "$srv" || true
-srv=
+"$bb" sh -c "$bb dd if=/dev/zero bs=1M count=$mib 2>/dev/null | $bb nc 127.0.0.1 $port" || true
+for _ in $(seq 600); do [[ -s $work/host.bytes ]] && break; sleep 0.05; done
 t1=$(date +%s%N)
+kill -- -"$srv" 2>/dev/null || true # its own process group (setsid): the server and its sleep
+srv=
+[[ $(cat "$work/host.bytes") == $((mib * 1048576)) ]] || { echo "net-throughput: loopback moved $(cat "$work/host.bytes") bytes, not $((mib * 1048576))" >&2; exit 1; }
 host=$(secs "$t0" "$t1")
 
 # container -> container over the bridge
-p run -d --name nbsrv busybox sh -c 'nc -l -p 5001 >/dev/null' >/dev/null
+p run -d --name nbsrv busybox sh -c 'sleep 3600 | nc -l -p 5001 | wc -c' >/dev/null
 ip=$(p inspect nbsrv | sed -n 's/.*"IPAddress": *"\([0-9.]*\)".*/\1/p' | head -1)
 [[ -n $ip ]] || { echo "net-throughput: no address for the server container" >&2; exit 1; }
 sleep 0.2
 t0=$(date +%s%N)
-p run --rm --name nbcli busybox sh -c "dd if=/dev/zero bs=1M count=$mib 2>/dev/null | nc $ip 5001"
-p wait nbsrv >/dev/null
+p run --rm --name nbcli busybox sh -c "dd if=/dev/zero bs=1M count=$mib 2>/dev/null | nc $ip 5001" || true
+for _ in $(seq 600); do got=$(p logs nbsrv | tr -d '[:space:]'); [[ -n $got ]] && break; sleep 0.05; done
 t1=$(date +%s%N)
+[[ $got == $((mib * 1048576)) ]] || { echo "net-throughput: the bridge moved $got bytes, not $((mib * 1048576))" >&2; exit 1; }
 bridge=$(secs "$t0" "$t1")
 
 echo "machine: $(nproc) cores, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); $mib MiB each"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# run-rm: `pcr run --rm busybox true` end to end (resolve the image, mount the overlay, create,
-# start, wait, unmount, delete) against `podman run --rm --network none busybox true` on the same
-# busybox image in the same run. Ratios are what count: this machine is shared and noisy.
+# run-rm: `pcr run --rm busybox true` end to end (resolve the image, mount the overlay, network,
+# create, start, wait, unmount, delete), with bridge networking and with --net none, against
+# `podman run --rm` with and without --network none on the same busybox image in the same run. Ratios are what count: this machine is shared and noisy.
 # Needs root, hyperfine, podman (optional), bin/pcr and `make fixtures`.
 # Usage: bench/run-rm.sh [RUNS]
 set -euo pipefail
@@ -23,7 +23,8 @@ trap cleanup EXIT
 p() { "$pcr" --root "$work/root" --state "$work/state" "$@"; }
 p import "$tarball" busybox >/dev/null
 
-cmds=(-n "pcr run --rm" "$pcr --root $work/root --state $work/state run --rm busybox true"
+cmds=(-n "pcr run --rm (bridge, the default)" "$pcr --root $work/root --state $work/state run --rm busybox true"
+	-n "pcr run --rm --net none" "$pcr --root $work/root --state $work/state run --rm --net none busybox true"
 	-n "pcr oci run (no image, no overlay)" "sh -c 'cd $work/bundle && exec $pcr oci --root $work/oci run b1'")
 mkdir -p "$work/bundle" && cp -a rootfs-fixtures/build/busybox/rootfs "$work/bundle/rootfs"
 (cd "$work/bundle" && "$pcr" oci spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"\/bin\/true"/' config.json)
@@ -31,7 +32,8 @@ if command -v podman >/dev/null; then
 	podman import -q "$tarball" "$podman_image" >/dev/null
 	# This host lacks CAP_SYS_RESOURCE: podman's default nofile/nproc (1048576) cannot be granted.
 	ulimits="--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
-	cmds+=(-n "podman run --rm --network none (runc)" "podman --runtime runc run --rm --network none $ulimits $podman_image true")
+	cmds+=(-n "podman run --rm --network none (runc)" "podman --runtime runc run --rm --network none $ulimits $podman_image true"
+		-n "podman run --rm (runc, bridge)" "podman --runtime runc run --rm $ulimits $podman_image true")
 	# podman's default runtime here, crun 1.8, refuses hybrid cgroups: runc it is.
 fi
 echo "machine: $(nproc) cores, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
