@@ -27,7 +27,27 @@ var (
 func TestMain(m *testing.M) {
 	pcrBin = os.Getenv("PCR_BIN")
 	fixtures = os.Getenv("PCR_FIXTURES")
-	os.Exit(m.Run())
+	hadBridge, hadTable := defaultNetworkPresent()
+	code := m.Run()
+	// The tests' containers made pcr's default network (bridge pcr0, nft
+	// table inet pcr) if it was not there: take it away again, so the run
+	// leaves no link or rule of pcr's behind.
+	if !hadBridge {
+		exec.Command("ip", "link", "del", "pcr0").Run()
+	}
+	if !hadTable {
+		exec.Command("nft", "delete", "table", "inet", "pcr").Run()
+	}
+	os.Exit(code)
+}
+
+// defaultNetworkPresent says whether pcr's default bridge and nft table
+// exist already (made by a user's containers, not by these tests).
+func defaultNetworkPresent() (bridge, table bool) {
+	_, err := os.Stat("/sys/class/net/pcr0")
+	bridge = err == nil
+	table = exec.Command("nft", "list", "table", "inet", "pcr").Run() == nil
+	return bridge, table
 }
 
 // requirePrereqs skips outside CI and fails under CI=true: a missing
