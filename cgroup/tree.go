@@ -54,7 +54,7 @@ func removeCreated(created []string, isLeaf func(string) bool, rmdir func(string
 	for i := len(created) - 1; i >= 0; i-- {
 		dir := created[i]
 		if !isLeaf(dir) {
-			if err := rmdir(dir); err != nil && err != unix.ENOENT && err != unix.EBUSY && err != unix.ENOTEMPTY && err != unix.EEXIST {
+			if err := removeSharedParent(dir, rmdir); err != nil {
 				errs = append(errs, &os.PathError{Op: "rmdir", Path: dir, Err: err})
 			}
 			continue
@@ -64,6 +64,29 @@ func removeCreated(created []string, isLeaf func(string) bool, rmdir func(string
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeSharedParent removes a parent such as "pcr" when no container
+// cgroup is left below it. Another container's cgroup there is not an
+// error. With no child left, EBUSY is the kernel still accounting a child
+// removed a moment ago (its last task exiting), so it is retried briefly:
+// the last container deleted must not leave the parent behind.
+func removeSharedParent(dir string, rmdir func(string) error) error {
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for {
+		err := rmdir(dir)
+		switch err {
+		case nil, unix.ENOENT, unix.ENOTEMPTY, unix.EEXIST:
+			return nil
+		case unix.EBUSY:
+			if subs, serr := subdirs(dir); serr != nil || len(subs) > 0 || time.Now().After(deadline) {
+				return nil
+			}
+			time.Sleep(5 * time.Millisecond)
+		default:
+			return err
+		}
+	}
 }
 
 // removeLeaf also removes cgroups the container made below its own (systemd
