@@ -23,7 +23,7 @@ import (
 func containerCommands() []*ucli.Command {
 	return []*ucli.Command{
 		runCommand(), createCommand(), startCommand(), psCommand(), execCommand(), logsCommand(),
-		stopCommand(), killCommand(), restartCommand(), rmCommand(), inspectCommand(), waitCommand(),
+		stopCommand(), killCommand(), restartCommand(), rmCommand(), inspectCommand(), waitCommand(), updateCommand(),
 		helperCommand(engine.HelperStart), helperCommand(engine.HelperCleanup),
 	}
 }
@@ -80,6 +80,7 @@ func containerCreateFlags() []ucli.Flag {
 		&ucli.Uint64Flag{Name: "cpu-shares", Usage: "relative CPU weight"},
 		&ucli.StringFlag{Name: "cpuset-cpus", Usage: "CPUs to run on (0-2,4)"},
 		&ucli.Int64Flag{Name: "pids-limit", Usage: "process limit (0 or -1: unlimited)"},
+		multiFlag("ulimit", nil, "a resource limit NAME=SOFT[:HARD] (nofile=1024:2048; -1: unlimited)"),
 		multiFlag("volume", []string{"v"}, "bind mount HOST:CONTAINER[:ro]"),
 		multiFlag("tmpfs", nil, "mount a tmpfs at PATH[:OPTIONS]"),
 		&ucli.BoolFlag{Name: "read-only", Usage: "mount the root filesystem read-only"},
@@ -97,6 +98,9 @@ func containerCreateFlags() []ucli.Flag {
 		multiFlag("dns-search", nil, "a DNS search domain"),
 		multiFlag("add-host", nil, "add HOST:IP to the container's /etc/hosts"),
 		multiFlag("network-alias", nil, "another name the container has on its user network"),
+		multiFlag("uidmap", nil, "run in a user namespace mapping container UIDs CONTAINER:HOST:SIZE (repeatable)"),
+		multiFlag("gidmap", nil, "map container GIDs CONTAINER:HOST:SIZE (repeatable; default: as --uidmap)"),
+		multiFlag("storage-opt", nil, "size=SIZE: cap the writable layer with its own filesystem of that size"),
 	}
 }
 
@@ -137,6 +141,7 @@ func parseCreate(c *ucli.Context) (string, engine.Options, error) {
 		}
 	}
 	o.CPUShares, o.CpusetCPUs, o.PidsLimit = c.Uint64("cpu-shares"), c.String("cpuset-cpus"), c.Int64("pids-limit")
+	o.Ulimits = multiVals(c, "ulimit")
 	o.Volumes, o.Tmpfs = multiVals(c, "volume"), multiVals(c, "tmpfs")
 	o.ReadOnly, o.Init = c.Bool("read-only"), c.Bool("init")
 	o.CapAdd, o.CapDrop, o.SecurityOpt = multiVals(c, "cap-add"), multiVals(c, "cap-drop"), multiVals(c, "security-opt")
@@ -145,6 +150,18 @@ func parseCreate(c *ucli.Context) (string, engine.Options, error) {
 	o.Publish, o.PublishAll, o.IP = multiVals(c, "publish"), c.Bool("publish-all"), c.String("ip")
 	o.DNS, o.DNSSearch, o.AddHost = multiVals(c, "dns"), multiVals(c, "dns-search"), multiVals(c, "add-host")
 	o.NetworkAliases = multiVals(c, "network-alias")
+	if o.UIDMap, err = engine.ParseIDMaps("uidmap", multiVals(c, "uidmap")); err != nil {
+		return "", o, err
+	}
+	if o.GIDMap, err = engine.ParseIDMaps("gidmap", multiVals(c, "gidmap")); err != nil {
+		return "", o, err
+	}
+	if len(o.GIDMap) == 0 && !c.IsSet("gidmap") {
+		o.GIDMap = o.UIDMap // podman's default: the same ranges for groups
+	}
+	if o.StorageSize, err = engine.ParseStorageOpts(multiVals(c, "storage-opt")); err != nil {
+		return "", o, err
+	}
 	for _, f := range multiVals(c, "env-file") {
 		vars, err := readEnvFile(f)
 		if err != nil {

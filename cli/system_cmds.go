@@ -164,7 +164,7 @@ func dfCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			rows, err := e.DiskUsage()
+			rows, err := e.SystemDiskUsage()
 			if err != nil {
 				return err
 			}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"maps"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -82,8 +81,13 @@ func (e *Engine) Commit(ref string, o CommitOptions) (*image.Image, error) {
 			}()
 		}
 	}
+	release, err := e.holdDisk(rec)
+	if err != nil {
+		return nil, fmt.Errorf("commit container %s: %w", ShortID(id), err)
+	}
+	defer release()
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(layer.Diff(pw, filepath.Join(dir, "upper"))) }()
+	go func() { pw.CloseWithError(layer.Diff(pw, e.upperDir(rec))) }()
 	img, err := store.CreateImage(image.NewImage{
 		Parent: parent, Layer: pr, Config: cfg, Author: o.Author, Comment: o.Message, Name: o.Name,
 		History: ocispec.History{CreatedBy: strings.Join(rec.Args, " ")},

@@ -698,15 +698,11 @@ func (e *Engine) withRootfs(ref string, fn func(v *ctrView) error) error {
 				return err
 			}
 		}
-		o := layer.Overlay{Lowers: lowers, Target: target}
-		if !rec.Options.ReadOnly {
-			o.Upper, o.Work = filepath.Join(dir, "upper"), filepath.Join(dir, "work")
-		}
-		if err := layer.Mount(o); err != nil {
-			return fmt.Errorf("container %s: mount rootfs: %w", ShortID(id), err)
+		if err := e.mountOverlay(rec, lowers, target, false); err != nil {
+			return fmt.Errorf("container %s: %w", ShortID(id), err)
 		}
 		defer func() {
-			if err := layer.Unmount(target); err != nil {
+			if err := e.unmountRootfs(id); err != nil {
 				e.warnf("container %s: %v", ShortID(id), err)
 			}
 		}()

@@ -64,7 +64,7 @@ func (e *Engine) Create(imageRef string, o Options) (*Record, error) {
 	if rec.StopSignal == "" {
 		rec.StopSignal = img.Config.Config.StopSignal
 	}
-	if err := os.Mkdir(dir, 0o711); err != nil {
+	if err := os.Mkdir(dir, 0o700); err != nil { // opened for a user namespace by createStorage
 		return nil, fmt.Errorf("create container dir: %w", err)
 	}
 	ok := false
@@ -82,6 +82,9 @@ func (e *Engine) Create(imageRef string, o Options) (*Record, error) {
 		return nil, err
 	}
 	if err := e.writeBundle(dir, rec, specJSON, spec.Hostname); err != nil {
+		return nil, fmt.Errorf("create container %s: %w", ShortID(id), err)
+	}
+	if err := e.createStorage(dir, rec); err != nil {
 		return nil, fmt.Errorf("create container %s: %w", ShortID(id), err)
 	}
 	e.trace.Stage("container %s created (bundle written)", ShortID(id))

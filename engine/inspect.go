@@ -2,6 +2,7 @@ package engine
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,6 +62,17 @@ type InspectHostConfig struct {
 	CpusetCpus     string   `json:"CpusetCpus"`
 	PidsLimit      int64    `json:"PidsLimit"`
 	CgroupParent   string   `json:"CgroupParent"`
+	// StorageOpt is Docker's: {"size": bytes} with a disk image.
+	StorageOpt map[string]string `json:"StorageOpt,omitempty"`
+	// IDMappings are the user namespace's maps, as podman shows them
+	// ("CONTAINER:HOST:SIZE").
+	IDMappings *InspectIDMappings `json:"IDMappings,omitempty"`
+}
+
+// InspectIDMappings are a user namespace's uid_map and gid_map lines.
+type InspectIDMappings struct {
+	UidMap []string `json:"UidMap"`
+	GidMap []string `json:"GidMap"`
 }
 
 // GraphDriver names the overlay's directories.
@@ -90,10 +102,16 @@ func (e *Engine) InspectData(c *Container) InspectJSON {
 			CpusetCpus: o.CpusetCPUs, PidsLimit: o.PidsLimit, CgroupParent: o.CgroupParent},
 		GraphDriver: GraphDriver{Name: "overlay", Data: map[string]string{
 			"LowerDir":  strings.Join(c.Lowers, ":"),
-			"UpperDir":  filepath.Join(c.Dir, "upper"),
-			"WorkDir":   filepath.Join(c.Dir, "work"),
+			"UpperDir":  e.upperDir(c.Record),
+			"WorkDir":   e.workDir(c.Record),
 			"MergedDir": filepath.Join(c.Dir, "rootfs"),
 		}},
+	}
+	if o.StorageSize > 0 {
+		j.HostConfig.StorageOpt = map[string]string{"size": strconv.FormatInt(o.StorageSize, 10)}
+	}
+	if len(o.UIDMap) > 0 {
+		j.HostConfig.IDMappings = &InspectIDMappings{UidMap: idMapStrings(o.UIDMap), GidMap: idMapStrings(o.GIDMap)}
 	}
 	j.NetworkSettings = networkSettings(c)
 	if args := c.Command(); len(args) > 0 {

@@ -262,6 +262,9 @@ func (e *Engine) setupNetwork(rec *Record) error {
 		return fail(err)
 	}
 	e.trace.Stage("network attached (%d endpoints)", len(eps))
+	if err := e.applyNetRate(rec); err != nil {
+		return fail(err)
+	}
 	st := &NetworkState{Netns: path, Endpoints: eps}
 	for _, ep := range eps {
 		st.Ports = append(st.Ports, ep.Ports...)

@@ -42,4 +42,22 @@ type Options struct {
 	NetworkAliases []string `json:"networkAliases,omitempty"`
 	// StopSignal overrides the image's STOPSIGNAL (--stop-signal).
 	StopSignal string `json:"stopSignal,omitempty"`
+	// UIDMap non-empty gives the container its own user namespace (GIDMap then required).
+	UIDMap []IDMap `json:"uidMap,omitempty"`
+	GIDMap []IDMap `json:"gidMap,omitempty"`
+	// StorageSize >0 puts upper+work on a per-container ext4 image of this many bytes (a real cap: ENOSPC).
+	StorageSize int64 `json:"storageSize,omitempty"`
+	// Ulimits are Docker's --ulimit, "nofile=1024:2048" or "nproc=512".
+	Ulimits []string `json:"ulimits,omitempty"`
+	// NetRate is the egress bytes/s shaped on the container's interfaces (tbf); 0 = none.
+	NetRate int64 `json:"netRate,omitempty"`
+	// IdleInit: the process is pcr's init (/dev/init --idle) with nothing to run, a persistent container entered with exec.
+	IdleInit bool `json:"idleInit,omitempty"`
+}
+
+// IDMap is one line of a user namespace's uid_map or gid_map.
+type IDMap struct {
+	ContainerID uint32 `json:"containerId"`
+	HostID      uint32 `json:"hostId"`
+	Size        uint32 `json:"size"`
 }

@@ -57,7 +57,7 @@ func (e *Engine) removeIfStopped(id string) (int64, bool, error) {
 	if err != nil || c.State.Running {
 		return 0, false, nil
 	}
-	size := DirSize(dir)
+	size := removedSize(dir)
 	if err := e.teardown(id); err != nil {
 		return 0, false, fmt.Errorf("remove container %s: %w", ShortID(id), err)
 	}

@@ -39,7 +39,10 @@ var specOpts = []SpecOpt{
 	withCapabilities,
 	withSecurityOpts,
 	withResources,
+	withUlimits,
+	withNetRate,
 	withInit,
+	withUserNS,
 }
 
 // buildSpec is runtime.DefaultSpec with the image config and the flags
@@ -85,7 +88,7 @@ func withProcess(s *specs.Spec, in *specInput, o *Options) error {
 		cmd = o.Cmd
 	}
 	args := append(slices.Clone(entrypoint), cmd...)
-	if len(args) == 0 {
+	if len(args) == 0 && !o.IdleInit { // IdleInit runs no command (withInit)
 		return fmt.Errorf("no command specified: the image has no CMD or ENTRYPOINT, give one after the image name")
 	}
 	s.Process.Args = args
@@ -381,7 +384,7 @@ func withNetwork(s *specs.Spec, in *specInput, o *Options) error {
 // withInit runs pcr's own minimal init as PID 1 (reaps zombies, forwards
 // signals), bind-mounted from the pcr binary.
 func withInit(s *specs.Spec, in *specInput, o *Options) error {
-	if !o.Init {
+	if !o.Init && !o.IdleInit {
 		return nil
 	}
 	self, err := os.Executable()
@@ -390,6 +393,9 @@ func withInit(s *specs.Spec, in *specInput, o *Options) error {
 	}
 	s.Mounts = append(s.Mounts, specs.Mount{Destination: monitor.InitPath, Type: "bind", Source: self, Options: []string{"bind", "ro", "rprivate"}})
 	s.Process.Args = append([]string{monitor.InitPath, "--"}, s.Process.Args...)
+	if o.IdleInit { // the image's command and --init give way: nothing runs but the init
+		s.Process.Args = []string{monitor.InitPath, monitor.IdleArg}
+	}
 	s.Process.Env = append(s.Process.Env, monitor.InitEnv+"=1")
 	return nil
 }

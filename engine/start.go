@@ -97,9 +97,8 @@ func (e *Engine) mountRootfs(rec *Record) error {
 	// --read-only keeps the upper too, as Docker does: the runtime makes
 	// the mountpoints of /etc/hostname, volumes and tmpfs (which the image
 	// may lack) before it remounts the root read-only (root.readonly).
-	o := layer.Overlay{Lowers: rec.Lowers, Target: target, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")}
-	if err := layer.Mount(o); err != nil {
-		return fmt.Errorf("start container %s: mount rootfs: %w", ShortID(rec.ID), err)
+	if err := e.mountOverlay(rec, rec.Lowers, target, true); err != nil {
+		return fmt.Errorf("start container %s: %w", ShortID(rec.ID), err)
 	}
 	e.trace.Stage("overlay mounted (%d layers)", len(rec.Lowers))
 	if err := makeWorkdir(target, rec); err != nil {
@@ -112,13 +111,13 @@ func (e *Engine) mountRootfs(rec *Record) error {
 func (e *Engine) unmountRootfs(id string) error {
 	dir := e.dir(id)
 	target := filepath.Join(dir, "rootfs")
-	if !layer.IsMountPoint(target) {
-		return nil
+	if layer.IsMountPoint(target) {
+		if err := layer.Unmount(target); err != nil {
+			return fmt.Errorf("unmount rootfs of %s: %w", ShortID(id), err)
+		}
 	}
-	if err := layer.Unmount(target); err != nil {
-		return fmt.Errorf("unmount rootfs of %s: %w", ShortID(id), err)
-	}
-	return nil
+	// Also when a killed pcr left them without the overlay.
+	return e.unmountStorage(id)
 }
 
 // makeWorkdir creates the working directory in the rootfs when the image

@@ -24,11 +24,11 @@ type DiskUsageRow struct {
 	Reclaimable int64  `json:"Reclaimable"`
 }
 
-// DiskUsage is what images, containers, volumes and the build cache take
+// SystemDiskUsage is what images, containers, volumes and the build cache take
 // under the root. Layers shared by several images count once; an image's
 // layers are reclaimable when no container uses it nor any image that
 // shares them with one.
-func (e *Engine) DiskUsage() ([]DiskUsageRow, error) {
+func (e *Engine) SystemDiskUsage() ([]DiskUsageRow, error) {
 	store, err := e.Images()
 	if err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ func imageUsage(imgs []*image.Image, used map[digest.Digest]bool) DiskUsageRow {
 func (e *Engine) containerUsage(ctrs []*Container) DiskUsageRow {
 	row := DiskUsageRow{Type: "Containers", Total: len(ctrs)}
 	for _, c := range ctrs {
-		size := DirSize(filepath.Join(c.Dir, "upper"))
+		size := e.writableSize(c.Record)
 		row.Size += size
 		if c.State.Running {
 			row.Active++

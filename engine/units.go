@@ -126,6 +126,12 @@ func (o *Options) Validate() error {
 	if o.WorkingDir != "" && !strings.HasPrefix(o.WorkingDir, "/") {
 		return fmt.Errorf("invalid working directory %q: must be absolute", o.WorkingDir)
 	}
+	if err := o.validateUserNS(); err != nil {
+		return err
+	}
+	if err := validateStorageSize(o.StorageSize); err != nil {
+		return err
+	}
 	return nil
 }
 

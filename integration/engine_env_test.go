@@ -132,6 +132,30 @@ func (e *engineEnv) checkNoLeaks() {
 	for _, p := range processesUnder(e.dir) {
 		t.Errorf("leaked process: %s", p)
 	}
+	for _, l := range loopDevicesUnder(e.dir) {
+		t.Errorf("leaked loop device: %s", l)
+	}
+	checkNoVserverLeaks(t, e.root)
+}
+
+// loopDevicesUnder lists the loop devices backed by a file under dir. An
+// auto-clearing device may take a moment to go after its last unmount.
+func loopDevicesUnder(dir string) []string {
+	var out []string
+	for range 50 {
+		out = nil
+		files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil && strings.HasPrefix(string(b), dir) {
+				out = append(out, strings.Split(f, "/")[3]+" "+strings.TrimSpace(string(b)))
+			}
+		}
+		if len(out) == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return out
 }
 
 // pcrChildCgroups lists the container cgroups below pcr's shared parents.

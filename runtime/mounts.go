@@ -188,8 +188,16 @@ func (p *initProc) mountCgroup(dest string, o mountOpts) error {
 	flags := o.flags | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	if p.cfg.CgroupV2 {
 		err := unix.Mount("cgroup2", dest, "cgroup2", flags, "")
-		if err != nil && p.cfg.UserNS && !p.cfg.NewCgroup {
+		if err != nil && p.cfg.UserNS && (!p.cfg.NewCgroup || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY)) {
+			// In a user namespace cgroup2 may not be mountable: without a
+			// cgroup namespace, or (EBUSY) over the host's /sys bound in when
+			// the net namespace is not ours (see sysfs). A bind of the
+			// container's own cgroup shows what a cgroup namespace would, as
+			// runc does.
 			err = unix.Mount(p.cfg.CgroupDirs[""], dest, "", unix.MS_BIND|unix.MS_REC, "")
+			if err == nil && flags&unix.MS_RDONLY != 0 {
+				err = remountReadonly(dest)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("mount cgroup2 on %s: %w", dest, err)

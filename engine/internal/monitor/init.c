@@ -1,6 +1,6 @@
 // pcr's --init: a minimal PID 1 (like tini) run as an ELF constructor, so it
 // never starts Go. The engine bind-mounts bin/pcr at /dev/init and runs
-// [/dev/init, --, CMD...] with _PCR_INIT=1; see init.go.
+// [/dev/init, --, CMD...] (or [/dev/init, --idle]) with _PCR_INIT=1; see init.go.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #define INIT_PATH "/dev/init"
+#define IDLE_ARG "--idle"
 
 static void run_init(char **cmd) __attribute__((noreturn));
 static void run_init(char **cmd) {
@@ -53,10 +54,35 @@ static void run_init(char **cmd) {
 	}
 }
 
+// run_idle is PID 1 of a container that runs nothing of its own (a
+// vserver entered with exec): it reaps whatever is orphaned to it, forever,
+// and leaves with 0 on the signals a stop or a Ctrl-C sends, so that stop
+// does not wait out its timeout (the kernel then kills what is left).
+static void run_idle(void) __attribute__((noreturn));
+static void run_idle(void) {
+	sigset_t all;
+	int status;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&all, &si);
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) _exit(0);
+		if (sig == SIGCHLD)
+			while (waitpid(-1, &status, WNOHANG) > 0) {
+			}
+	}
+}
+
 __attribute__((constructor)) static void pcr_init(int argc, char **argv) {
 	const char *on = getenv("_PCR_INIT");
 	int cmd;
 	if (!on || strcmp(on, "1") != 0 || argc < 2) return;
+	if (strcmp(argv[1], IDLE_ARG) == 0) {
+		unsetenv("_PCR_INIT");
+		run_idle();
+	}
 	if (strcmp(argv[1], "--") == 0) cmd = 2;
 	else if (strcmp(argv[0], INIT_PATH) == 0) cmd = 1;
 	else return;

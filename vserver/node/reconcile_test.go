@@ -1,0 +1,258 @@
+package node
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"pcr/vserver"
+)
+
+var now = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func spec(slice string, mods ...func(*vserver.Spec)) vserver.Spec {
+	s := vserver.Spec{Slice: slice, Image: "busybox", Rspec: vserver.Rspec{Memory: 64 << 20}}
+	for _, m := range mods {
+		m(&s)
+	}
+	return s
+}
+
+func withMemory(m vserver.Bytes) func(*vserver.Spec) {
+	return func(s *vserver.Spec) { s.Rspec.Memory = m }
+}
+func withImage(i string) func(*vserver.Spec)   { return func(s *vserver.Spec) { s.Image = i } }
+func expiring(t time.Time) func(*vserver.Spec) { return func(s *vserver.Spec) { s.Expires = t } }
+
+// vs is a vserver on the node in state, of origin, made from s as asked.
+func vs(s vserver.Spec, origin, state string, mods ...func(*vserver.VServer)) *vserver.VServer {
+	v := &vserver.VServer{Spec: s, Origin: origin, Applied: s.Rspec, State: state, Created: now.Add(-time.Hour)}
+	switch state {
+	case vserver.StateRunning, vserver.StateStopped:
+		v.ContainerID = "c-" + s.Slice
+	case vserver.StateRefused, vserver.StateFailed, vserver.StateCreating:
+		v.Status = state
+	}
+	for _, m := range mods {
+		m(v)
+	}
+	return v
+}
+
+const src = FileSourceName
+
+// acts renders a plan as "kind slice: reason" lines, the way it is logged.
+func acts(as []Action) string {
+	var out []string
+	for _, a := range as {
+		out = append(out, fmt.Sprintf("%s %s: %s", a.Kind, a.Slice, a.Reason))
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestPlan(t *testing.T) {
+	later := now.Add(time.Hour)
+	tests := []struct {
+		name    string
+		desired []vserver.Spec
+		noSet   bool
+		current []*vserver.VServer
+		policy  string
+		retry   map[string]time.Time
+		want    []string
+	}{
+		{name: "nothing to do"},
+		{name: "a new slice is created", desired: []vserver.Spec{spec("pl_a")},
+			want: []string{"create pl_a: assigned"}},
+		{name: "a matching vserver is left alone", desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning)}},
+		{name: "no longer assigned", current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning)},
+			want: []string{"remove pl_a: no longer assigned"}},
+		{name: "a refused record no longer assigned goes too", current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRefused)},
+			want: []string{"remove pl_a: no longer assigned"}},
+		{name: "an admin's vserver is never unassigned", current: []*vserver.VServer{vs(spec("pl_a"), vserver.OriginAdmin, vserver.StateRunning)}},
+		{name: "an admin's vserver expires like any",
+			current: []*vserver.VServer{vs(spec("pl_a", expiring(now.Add(-time.Second))), vserver.OriginAdmin, vserver.StateRunning)},
+			want:    []string{"remove pl_a: expired at 2030-06-01T11:59:59Z"}},
+		{name: "expiry exactly now is expired",
+			current: []*vserver.VServer{vs(spec("pl_a", expiring(now)), src, vserver.StateRunning)},
+			desired: []vserver.Spec{spec("pl_a", expiring(now))},
+			want:    []string{"remove pl_a: expired at 2030-06-01T12:00:00Z"}},
+		{name: "an assignment that expired removes the vserver",
+			current: []*vserver.VServer{vs(spec("pl_a", expiring(later)), src, vserver.StateRunning)},
+			desired: []vserver.Spec{spec("pl_a", expiring(now.Add(-time.Minute)))},
+			want:    []string{"remove pl_a: expired at 2030-06-01T11:59:00Z"}},
+		{name: "an expired assignment is not created", desired: []vserver.Spec{spec("pl_a", expiring(now.Add(-time.Minute)))}},
+		{name: "expiry is enforced without a source set",
+			noSet:   true,
+			current: []*vserver.VServer{vs(spec("pl_a", expiring(now.Add(-time.Minute))), src, vserver.StateRunning)},
+			want:    []string{"remove pl_a: expired at 2030-06-01T11:59:00Z"}},
+		{name: "without a source set nothing is unassigned", noSet: true,
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning)}},
+		{name: "without a source set crashed vservers still restart", noSet: true,
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateStopped, func(v *vserver.VServer) { v.ExitCode = 137 })},
+			want:    []string{"revive pl_a: its init exited (code 137)"}},
+		{name: "rspec change updates in place", desired: []vserver.Spec{spec("pl_a", withMemory(128<<20))},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning)},
+			want:    []string{"update pl_a: rspec changed: memory 64M -> 128M"}},
+		{name: "image change recreates", desired: []vserver.Spec{spec("pl_a", withImage("debian"))},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning)},
+			want:    []string{"recreate pl_a: image changed from busybox to debian"}},
+		{name: "renewal sets the expiry", desired: []vserver.Spec{spec("pl_a", expiring(later))},
+			current: []*vserver.VServer{vs(spec("pl_a", expiring(now.Add(time.Minute))), src, vserver.StateRunning)},
+			want:    []string{"set-expiry pl_a: expiry changed from 2030-06-01T12:01:00Z to 2030-06-01T13:00:00Z"}},
+		{name: "a crashed vserver is revived", desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateStopped)},
+			want:    []string{"revive pl_a: its init exited (code 0)"}},
+		{name: "a crashed admin vserver is revived", current: []*vserver.VServer{vs(spec("pl_a"), vserver.OriginAdmin, vserver.StateStopped)},
+			want: []string{"revive pl_a: its init exited (code 0)"}},
+		{name: "a vserver the admin stopped stays stopped", desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateStopped, func(v *vserver.VServer) { v.Held = true })}},
+		{name: "a gone container is recreated", desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateFailed, func(v *vserver.VServer) {
+				v.Status, v.ContainerID, v.Reason = "", "c-pl_a", "its container is gone: no such container"
+			})},
+			want: []string{"recreate pl_a: its container is gone: no such container"}},
+		{name: "an admin vserver whose container is gone is recreated as it was",
+			current: []*vserver.VServer{vs(spec("pl_a"), vserver.OriginAdmin, vserver.StateFailed, func(v *vserver.VServer) {
+				v.Status, v.ContainerID, v.Reason = "", "c-pl_a", "its container is gone: no such container"
+			})},
+			want: []string{"recreate pl_a: its container is gone: no such container"}},
+		{name: "a failed create is retried", desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateFailed, func(v *vserver.VServer) { v.Reason = "no such image" })},
+			want:    []string{"create pl_a: assigned"}},
+		{name: "a failed create waits for its retry", desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateFailed, func(v *vserver.VServer) { v.Reason = "no such image" })},
+			retry:   map[string]time.Time{"pl_a": now.Add(time.Second)}},
+		{name: "a create under way is left alone", desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateCreating, func(v *vserver.VServer) { v.Created = now.Add(-time.Second) })}},
+		{name: "an interrupted create is redone", desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateCreating)},
+			want:    []string{"recreate pl_a: its create was interrupted"}},
+		{name: "a denied site is refused", desired: []vserver.Spec{spec("spam_a")}, policy: `{"deny_sites":["spam"]}`,
+			want: []string{"refuse spam_a: site spam is refused by the node's policy"}},
+		{name: "a refusal recorded already is not redone", desired: []vserver.Spec{spec("spam_a")}, policy: `{"deny_sites":["spam"]}`,
+			current: []*vserver.VServer{vs(spec("spam_a"), src, vserver.StateRefused, func(v *vserver.VServer) { v.Reason = "site spam is refused by the node's policy" })}},
+		{name: "a running vserver of a newly denied site is refused (and so removed)", desired: []vserver.Spec{spec("spam_a")},
+			policy:  `{"deny_sites":["spam"]}`,
+			current: []*vserver.VServer{vs(spec("spam_a"), src, vserver.StateRunning)},
+			want:    []string{"refuse spam_a: site spam is refused by the node's policy"}},
+		{name: "a refused slice once allowed is created", desired: []vserver.Spec{spec("spam_a")},
+			current: []*vserver.VServer{vs(spec("spam_a"), src, vserver.StateRefused, func(v *vserver.VServer) { v.Reason = "site spam is refused by the node's policy" })},
+			want:    []string{"create spam_a: assigned"}},
+		{name: "max vservers: running ones keep their place, new ones by name", policy: `{"max_vservers":2}`,
+			desired: []vserver.Spec{spec("pl_a"), spec("pl_b"), spec("pl_z")},
+			current: []*vserver.VServer{vs(spec("pl_z"), src, vserver.StateRunning)},
+			want:    []string{"create pl_a: assigned", "refuse pl_b: the node's limit of 2 vservers is reached"}},
+		{name: "max vservers counts the admin's too", policy: `{"max_vservers":1}`,
+			desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_x"), vserver.OriginAdmin, vserver.StateRunning)},
+			want:    []string{"refuse pl_a: the node's limit of 1 vservers is reached"}},
+		{name: "a lower max turns away the newest", policy: `{"max_vservers":1}`,
+			desired: []vserver.Spec{spec("pl_a"), spec("pl_b")},
+			current: []*vserver.VServer{
+				vs(spec("pl_a"), src, vserver.StateRunning, func(v *vserver.VServer) { v.Created = now.Add(-time.Minute) }),
+				vs(spec("pl_b"), src, vserver.StateRunning, func(v *vserver.VServer) { v.Created = now.Add(-time.Hour) }),
+			},
+			want: []string{"refuse pl_a: the node's limit of 1 vservers is reached"}},
+		{name: "a new cap updates a running vserver", policy: `{"caps":{"memory":"32M"}}`,
+			desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning)},
+			want:    []string{"update pl_a: rspec changed: memory 64M -> 32M; memory capped from 64M to 32M by the node's policy"}},
+		{name: "a capped vserver is steady", policy: `{"caps":{"memory":"32M"}}`,
+			desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning, func(v *vserver.VServer) { v.Applied.Memory = 32 << 20 })}},
+		{name: "a lifted cap updates it back", desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning, func(v *vserver.VServer) { v.Applied.Memory = 32 << 20 })},
+			want:    []string{"update pl_a: rspec changed: memory 32M -> 64M"}},
+		{name: "an invalid assignment fails with its reason", desired: []vserver.Spec{spec("pl_a", withMemory(1))},
+			want: []string{"fail pl_a: vserver pl_a: invalid rspec: memory 1 is below the 6M a vserver needs"}},
+		{name: "an invalid assignment recorded already is quiet", desired: []vserver.Spec{spec("pl_a", withMemory(1))},
+			current: []*vserver.VServer{vs(spec("pl_a", withMemory(1)), src, vserver.StateFailed, func(v *vserver.VServer) {
+				v.Reason = "vserver pl_a: invalid rspec: memory 1 is below the 6M a vserver needs"
+			})}},
+		{name: "an invalid change leaves the running vserver as it is", desired: []vserver.Spec{spec("pl_a", withMemory(1))},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning)},
+			want:    []string{"skip pl_a: the assigned spec is invalid (vserver pl_a: invalid rspec: memory 1 is below the 6M a vserver needs); the vserver keeps its current one"}},
+		{name: "an admin's vserver of the same slice is not taken over", desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a"), vserver.OriginAdmin, vserver.StateRunning)},
+			want:    []string{"skip pl_a: slice pl_a already has a vserver made by admin; the assignment waits until it is removed"}},
+		{name: "removals come before creates", desired: []vserver.Spec{spec("pl_b")}, policy: `{"max_vservers":1}`,
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning)},
+			want:    []string{"remove pl_a: no longer assigned", "create pl_b: assigned"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var pol *Policy
+			if tt.policy != "" {
+				pol = mustPolicy(t, tt.policy)
+			}
+			in := planInput{Origin: src, HaveDesired: !tt.noSet, Desired: tt.desired, Current: tt.current, Policy: pol, Now: now, RetryAt: tt.retry}
+			got := acts(plan(in))
+			if want := strings.Join(tt.want, "\n"); got != want {
+				t.Errorf("plan:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// A pass that acted leaves a node whose next plan is empty: the plan's
+// actions, applied to the records, reach the fixed point in one step.
+func TestPlanIsIdempotent(t *testing.T) {
+	pol := mustPolicy(t, `{"max_vservers":2,"caps":{"pids":100},"deny_sites":["spam"]}`)
+	desired := []vserver.Spec{spec("pl_a"), spec("pl_b", withMemory(128<<20)), spec("pl_c"), spec("spam_x")}
+	current := []*vserver.VServer{
+		vs(spec("pl_b"), src, vserver.StateRunning),
+		vs(spec("pl_old"), src, vserver.StateRunning),
+	}
+	in := planInput{Origin: src, HaveDesired: true, Desired: desired, Current: current, Policy: pol, Now: now}
+	next := applyPlan(plan(in), current)
+	in.Current = next
+	if got := acts(plan(in)); got != "" {
+		t.Fatalf("second plan is not empty:\n%s", got)
+	}
+}
+
+// applyPlan is what the Manager would leave after the actions.
+func applyPlan(as []Action, current []*vserver.VServer) []*vserver.VServer {
+	bySlice := map[string]*vserver.VServer{}
+	var order []string
+	for _, v := range current {
+		c := *v
+		bySlice[v.Slice] = &c
+		order = append(order, v.Slice)
+	}
+	for _, a := range as {
+		switch a.Kind {
+		case ActRemove:
+			delete(bySlice, a.Slice)
+		case ActCreate, ActRecreate:
+			v := vs(a.Spec, a.Origin, vserver.StateRunning)
+			v.Applied, v.Reason = a.Applied, a.Note
+			bySlice[a.Slice] = v
+			order = append(order, a.Slice)
+		case ActRefuse:
+			v := vs(a.Spec, a.Origin, vserver.StateRefused)
+			v.Reason = a.Reason
+			bySlice[a.Slice] = v
+			order = append(order, a.Slice)
+		case ActUpdate:
+			v := bySlice[a.Slice]
+			v.Rspec, v.Applied, v.Reason = a.Spec.Rspec, a.Applied, a.Note
+		case ActExpiry:
+			bySlice[a.Slice].Expires = a.Spec.Expires
+		case ActRevive:
+			bySlice[a.Slice].State = vserver.StateRunning
+		}
+	}
+	var out []*vserver.VServer
+	seen := map[string]bool{}
+	for _, s := range order {
+		if v, ok := bySlice[s]; ok && !seen[s] {
+			out = append(out, v)
+			seen[s] = true
+		}
+	}
+	return out
+}
