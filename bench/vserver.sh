@@ -16,6 +16,8 @@ pcr=$PWD/bin/pcr
 tarball=$PWD/rootfs-fixtures/build/busybox.tar
 [[ -x $pcr && -f $tarball ]] || { echo "vserver: run make build fixtures first" >&2; exit 1; }
 work=$(mktemp -d /tmp/pcr-bench-vs.XXXXXX)
+# A vserver's root is an ordinary host user: it must be able to pass through to its rootfs.
+chmod 711 "$work"
 p() { "$pcr" --root "$work/root" --state "$work/state" "$@"; }
 daemon=
 cleanup() {

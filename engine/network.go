@@ -398,6 +398,12 @@ func (e *Engine) writeHosts(mgr *netns.Manager, rec *Record) error {
 	if err != nil {
 		return err
 	}
+	return e.writeHostsText(rec, text)
+}
+
+// writeHostsText writes netns's hosts text for rec, with its hostname
+// and --add-host entries.
+func (e *Engine) writeHostsText(rec *Record, text string) error {
 	hostname := rec.Options.Hostname
 	if hostname == "" {
 		hostname = ShortID(rec.ID)
@@ -497,12 +503,17 @@ func (e *Engine) refreshHosts(mgr *netns.Manager, ids []string) {
 		return
 	}
 	defer unix.Close(fd)
+	texts, err := mgr.HostsForEach(ids)
+	if err != nil {
+		e.warnf("update the hosts files of %d containers: %v", len(ids), err)
+		return
+	}
 	for _, p := range ids {
 		rec, err := readRecord(e.dir(p))
 		if err != nil {
 			continue // removed meanwhile
 		}
-		if err := e.writeHosts(mgr, rec); err != nil {
+		if err := e.writeHostsText(rec, texts[p]); err != nil {
 			e.warnf("update the hosts file of %s: %v", ShortID(p), err)
 		}
 	}

@@ -12,39 +12,59 @@ import (
 // address with its name and aliases, and every other container on its
 // user networks (not the default one, as Docker), from the leases.
 func (m *Manager) HostsFor(containerID string) (string, error) {
-	var b strings.Builder
-	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	var text string
 	err := m.view(func(d *db) error {
-		own := d.leasesOf(containerID)
-		if len(own) == 0 {
-			return nil
-		}
-		seen := map[string]bool{}
-		line := func(l lease) {
-			names := slices.DeleteFunc(append([]string{l.Name}, l.Aliases...), func(s string) bool { return s == "" })
-			if len(names) == 0 {
-				return
-			}
-			s := l.IP.String() + "\t" + strings.Join(names, " ") + "\n"
-			if !seen[s] {
-				seen[s] = true
-				b.WriteString(s)
-			}
-		}
-		line(own[0])
-		for _, o := range own {
-			if o.Network == DefaultNetwork {
-				continue
-			}
-			for _, l := range d.leasesOn(o.Network) {
-				if l.ContainerID != containerID {
-					line(l)
-				}
-			}
+		text = hostsIn(d, containerID)
+		return nil
+	})
+	return text, err
+}
+
+// HostsForEach is HostsFor of each container, from one read of the
+// leases: a start on a busy network rewrites every peer's hosts file, and
+// reading the leases once per peer made that quadratic.
+func (m *Manager) HostsForEach(containerIDs []string) (map[string]string, error) {
+	out := make(map[string]string, len(containerIDs))
+	err := m.view(func(d *db) error {
+		for _, id := range containerIDs {
+			out[id] = hostsIn(d, id)
 		}
 		return nil
 	})
-	return b.String(), err
+	return out, err
+}
+
+func hostsIn(d *db, containerID string) string {
+	var b strings.Builder
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	own := d.leasesOf(containerID)
+	if len(own) == 0 {
+		return b.String()
+	}
+	seen := map[string]bool{}
+	line := func(l lease) {
+		names := slices.DeleteFunc(append([]string{l.Name}, l.Aliases...), func(s string) bool { return s == "" })
+		if len(names) == 0 {
+			return
+		}
+		s := l.IP.String() + "\t" + strings.Join(names, " ") + "\n"
+		if !seen[s] {
+			seen[s] = true
+			b.WriteString(s)
+		}
+	}
+	line(own[0])
+	for _, o := range own {
+		if o.Network == DefaultNetwork {
+			continue
+		}
+		for _, l := range d.leasesOn(o.Network) {
+			if l.ContainerID != containerID {
+				line(l)
+			}
+		}
+	}
+	return b.String()
 }
 
 // Peers returns the ids of the containers sharing a user network with containerID.

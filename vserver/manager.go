@@ -141,12 +141,19 @@ func (m *Manager) Create(spec Spec, o CreateOptions) (*VServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create vserver %s: %w", spec.Slice, err)
 	}
-	v.ContainerID, v.Status = rec.ID, ""
+	v.ContainerID = rec.ID
 	if err := m.writeRecord(v); err != nil {
 		return nil, fmt.Errorf("create vserver %s: %w", spec.Slice, err)
 	}
 	if _, err := m.eng.Start(rec.ID); err != nil {
 		return nil, fmt.Errorf("start vserver %s: %w", spec.Slice, err)
+	}
+	// Creating until started: while the runtime makes the container its
+	// init has a pid, and a vserver shown running then could be taken for
+	// one that died if that init is killed.
+	v.Status = ""
+	if err := m.writeRecord(v); err != nil {
+		return nil, fmt.Errorf("create vserver %s: %w", spec.Slice, err)
 	}
 	ok = true
 	m.log.Info("vserver created", "slice", spec.Slice, "image", spec.Image, "origin", o.Origin, "host_uid", v.HostUID, "reason", o.Reason)
@@ -412,7 +419,7 @@ func (m *Manager) existing(slice string) (func(), *VServer, error) {
 		return nil, nil, err
 	}
 	v, err := m.readRecord(slice)
-	if err == nil && v.ContainerID == "" {
+	if err == nil && (v.ContainerID == "" || v.Status == StateCreating) {
 		switch {
 		case v.Status == StateCreating:
 			err = fmt.Errorf("vserver %s was not fully created (its create was interrupted); remove it with pcr vserver rm %s", slice, slice)
