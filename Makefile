@@ -20,10 +20,11 @@ PCR_ROOT       ?= /var/lib/pcr
 
 # make test-cgroup2 CGROUP2_RUN='TestOCIRun' narrows the integration tests run in the VM. Anchored:
 # a name that only contains OCI (TestPodmanDrivesPcrOCI needs podman, not in the VM) stays out.
-CGROUP2_RUN      ?= ^Test(Cgroup|OCI|Engine|Image|Build)
+CGROUP2_RUN      ?= ^Test(Cgroup|OCI|Engine|Image|Build|Vserver|Node)
 # What the VM cannot give: the debian fixtures stay outside its initramfs, and its root is the busybox
 # rootfs itself (no /etc/hostname; a container's /etc/passwd equals the "host's").
-CGROUP2_SKIP     ?= ^(TestOCIValidationAllowlist|TestBuildDebianPHPFixture|TestBuildContextSymlinkCannotEscape|TestEngineExtraCopy)$$
+# TestVserverExecAsNamedUser needs the debian image (useradd).
+CGROUP2_SKIP     ?= ^(TestOCIValidationAllowlist|TestBuildDebianPHPFixture|TestBuildContextSymlinkCannotEscape|TestEngineExtraCopy|TestVserverExecAsNamedUser)$$
 CGROUP2_UNIT_RUN ?= .
 
 .PHONY: all build fixtures test test-unit test-integration test-cgroup2 test-cgroup2-selftest test-oci-validation clean

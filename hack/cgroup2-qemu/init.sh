@@ -10,7 +10,9 @@
 # controllers enabled in the root's subtree, / shared), run the test binaries, print the verdict
 # line that run.sh looks for, power off. PID 1 is this shell: while it waits for a test binary, ash
 # reaps every child, so orphaned container processes do not linger as zombies.
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+# /usr/local/sbin first, as on a Debian host: the host tools run.sh copies in (nft, mkfs.ext4…)
+# win over a busybox applet of the same name.
+export PATH=/usr/local/sbin:/usr/local/bin:/bin:/sbin:/usr/bin:/usr/sbin
 
 if [ "$1" != stage2 ]; then
 	mount -t devtmpfs devtmpfs /dev 2>/dev/null
@@ -58,7 +60,6 @@ step mkdir -p /dev/pts /dev/shm /run /tmp
 step mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts /dev/pts
 step mount -t tmpfs -o mode=1777 shm /dev/shm
 step mount -t tmpfs -o mode=0755 run /run
-step mount -t tmpfs -o mode=1777 tmp /tmp
 # systemd makes every mount shared; runtimes must cope with that, so test against it.
 step mount --make-rshared /
 ip link set lo up
@@ -68,6 +69,17 @@ kver=$(uname -r)
 while read -r ko; do
 	insmod "/lib/modules/$kver/$ko" || { echo "init: insmod $ko failed"; finish; }
 done <"/lib/modules/$kver/load-order"
+
+# /tmp, where the tests keep their roots, is run.sh's ext4 scratch disk, as /tmp is on a Debian
+# host's disk: tmpfs cannot be idmapped before Linux 6.3, and vservers' layers are. virtio_blk may
+# create the device node a moment after its insmod returns.
+i=0
+while [ ! -b /dev/vda ] && [ "$i" -lt 50 ]; do
+	usleep 100000
+	i=$((i + 1))
+done
+step mount -t ext4 /dev/vda /tmp
+step chmod 1777 /tmp
 
 # A systemd host hands every controller down from the root cgroup; do the same.
 for c in $(cat /sys/fs/cgroup/cgroup.controllers); do

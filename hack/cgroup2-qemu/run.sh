@@ -6,7 +6,7 @@
 # an initramfs that holds everything the tests need, and reads the verdict from the serial console.
 #
 # Host prerequisites (Debian 12; .ci/run installs them):
-#   apt-get install qemu-system-x86 kmod cpio gzip binutils
+#   apt-get install qemu-system-x86 kmod cpio gzip binutils e2fsprogs
 # The kernel is NOT installed on the host: the package that linux-image-amd64 depends on
 # (linux-image-6.*-amd64) is fetched with `apt-get download` and unpacked with `dpkg-deb -x` into
 # hack/cgroup2-qemu/build/kernel/, so the host's /boot and /lib/modules stay untouched.
@@ -15,10 +15,17 @@
 #   /                    the busybox fixture (rootfs-fixtures/build/busybox/rootfs)
 #   /init                init.sh from this folder
 #   /lib/modules/<kver>  the modules in CGROUP2_MODULES and their dependencies (via modules.dep)
+#   /usr/local/sbin/*    the host's CGROUP2_HOST_TOOLS, with the shared libraries and the ELF
+#                        interpreter they load at the paths the host has them (/lib/x86_64-linux-gnu,
+#                        /lib64); init.sh puts /usr/local/sbin first on PATH, as on a Debian host
 #   /pcr/bin/pcr         the static pcr binary (+ pcr-oci link)
 #   /pcr/tests/*.test    static test binaries, /pcr/src/<pkg>/ their working dirs (with testdata/)
 #   /pcr/fixtures        a copy of rootfs-fixtures/build (the tests' PCR_FIXTURES)
 #   /pcr/env             settings for init.sh
+# and the VM has one disk, /dev/vda: a fresh sparse ext4 image (build/scratch.img, removed after the
+# run) that init.sh mounts on /tmp, where the tests keep their roots, as /tmp is on a Debian host's
+# disk. Not tmpfs: before Linux 6.3 tmpfs cannot be idmapped, and user-namespaced containers
+# (vservers) see their image's layers through idmapped mounts.
 #
 # Usage: hack/cgroup2-qemu/run.sh            (make test-cgroup2 runs this from the repo root)
 # Settings (environment):
@@ -33,12 +40,17 @@
 #   CGROUP2_SKIP        -test.skip for every test binary: tests that need what the VM lacks
 #                       (default '^TestOCIValidationAllowlist$': it builds the runtime-tools
 #                       suite with the Go toolchain and module proxy; make test-oci-validation)
-#   CGROUP2_TEST_TIMEOUT  -test.timeout for each test binary   (default 8m)
-#   CGROUP2_TIMEOUT     seconds before the whole VM is killed  (default 600)
-#   CGROUP2_MODULES     kernel modules to load in the VM       (default: overlay, veth, bridge, nf_tables + nft exprs)
+#   CGROUP2_TEST_TIMEOUT  -test.timeout for each test binary   (default 15m)
+#   CGROUP2_TIMEOUT     seconds before the whole VM is killed  (default 1200)
+#                       (the default run takes about 8 minutes under TCG on 2 host CPUs)
+#   CGROUP2_MODULES     kernel modules to load in the VM       (default: overlay, veth, bridge, nf_tables + nft
+#                                                              exprs, loop, sch_tbf); the scratch disk's
+#                                                              (virtio_pci, virtio_blk, ext4) always load
+#   CGROUP2_HOST_TOOLS  host commands to copy in, by name      (default: nft mkfs.ext4 resize2fs e2fsck)
 #   CGROUP2_TEST_CGROUP cgroup (below the v2 root) to run the tests in; empty: the root cgroup
 #   CGROUP2_KERNEL_PKG  kernel package to fetch (default: what linux-image-amd64 depends on)
 #   CGROUP2_MEM, CGROUP2_SMP  VM size                          (default 2048, 2)
+#   CGROUP2_SCRATCH_SIZE  size of the /tmp disk (sparse)       (default 4G)
 # Exit status: 0 when the VM printed "PCR-QEMU-RESULT: PASS", 1 otherwise (FAIL, no marker, timeout).
 set -euo pipefail
 
@@ -52,21 +64,30 @@ pkgs=${CGROUP2_PKGS:-./cgroup ./integration}
 run_pattern=${CGROUP2_RUN:-^Test(Cgroup|OCI)}
 unit_run_pattern=${CGROUP2_UNIT_RUN:-.}
 skip_pattern=${CGROUP2_SKIP-^TestOCIValidationAllowlist\$}
-test_timeout=${CGROUP2_TEST_TIMEOUT:-8m}
-vm_timeout=${CGROUP2_TIMEOUT:-600}
+test_timeout=${CGROUP2_TEST_TIMEOUT:-15m}
+vm_timeout=${CGROUP2_TIMEOUT:-1200}
 # nf_tables and the nft expressions pcr's firewall uses (netns/firewall): bridge networking is the default.
 # crc32c_generic first: libcrc32c (under nf_conntrack) needs it, a soft dependency modules.dep omits.
-modules=${CGROUP2_MODULES:-overlay veth bridge crc32c_generic nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_inet nft_fib_ipv4 nft_fib_ipv6}
+# loop: a vserver's or --storage-opt size container's disk image (ext4, which the scratch disk
+# loads anyway). sch_tbf: a vserver's --net-rate.
+modules=${CGROUP2_MODULES:-overlay veth bridge crc32c_generic nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 loop sch_tbf}
+# The scratch disk's, whatever CGROUP2_MODULES says; ext4's metadata_csum needs crc32c_generic.
+disk_modules="virtio_pci virtio_blk crc32c_generic ext4"
+# What pcr and the tests run on the host that busybox lacks: nft (pcr's firewall checks), and
+# e2fsprogs for disk images (mkfs.ext4 at create; e2fsck and resize2fs to grow one). mke2fs needs no
+# /etc/mke2fs.conf: its compiled-in defaults make the same filesystem as Debian's file.
+host_tools=${CGROUP2_HOST_TOOLS-nft mkfs.ext4 resize2fs e2fsck}
 test_cgroup=${CGROUP2_TEST_CGROUP:-}
 vm_mem=${CGROUP2_MEM:-2048}
 vm_smp=${CGROUP2_SMP:-2}
+scratch_size=${CGROUP2_SCRATCH_SIZE:-4G}
 go=${GO:-go}
 
 log() { printf '==> cgroup2-qemu: %s\n' "$*" >&2; }
 die() { printf 'cgroup2-qemu: error: %s\n' "$*" >&2; exit 1; }
 
-for tool in qemu-system-x86_64 depmod cpio gzip readelf dpkg-deb apt-get timeout; do
-	command -v "$tool" >/dev/null || die "$tool not found; install: apt-get install qemu-system-x86 kmod cpio gzip binutils"
+for tool in qemu-system-x86_64 depmod cpio gzip readelf dpkg-deb apt-get timeout ldd mkfs.ext4; do
+	command -v "$tool" >/dev/null || die "$tool not found; install: apt-get install qemu-system-x86 kmod cpio gzip binutils e2fsprogs"
 done
 
 require_static() {
@@ -133,6 +154,37 @@ module_load_order() {
 		}' "$kdir/modules.builtin" "$kdir/modules.dep"
 }
 
+# stage_host_tools copies each named host command into <stage>/usr/local/sbin under the name it is
+# called by (mke2fs picks its filesystem type from argv[0]), and the shared objects each loads at
+# their host paths: the initramfs has no libc of its own.
+stage_host_tools() {
+	local stage=$1 tool path interp lib dir
+	shift
+	local -A libs=()
+	mkdir -p "$stage/usr/local/sbin"
+	for tool in "$@"; do
+		path=$(type -P "$tool") || die "$tool not found on the host (CGROUP2_HOST_TOOLS); install it"
+		rm -f "$stage/usr/local/sbin/$tool"
+		install -m 0755 "$(readlink -f "$path")" "$stage/usr/local/sbin/$tool"
+		interp=$(readelf -lW "$path" | sed -n 's/.*Requesting program interpreter: \(.*\)]$/\1/p')
+		[[ -n $interp ]] || continue
+		libs[$interp]=1
+		if ldd "$path" | grep -q 'not found'; then
+			die "$tool: ldd finds no file for: $(ldd "$path" | grep 'not found' | tr -s ' \t\n' ' ')"
+		fi
+		while read -r lib; do
+			libs[$lib]=1
+		done < <(ldd "$path" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+	done
+	for lib in "${!libs[@]}"; do
+		dir=$stage$(dirname "$lib")
+		mkdir -p "$dir"
+		# A rootfs with an absolute /lib link would lead the copy out of the stage.
+		[[ $(realpath "$dir") == "$(realpath "$stage")"/* ]] || die "$lib: $dir leads out of the initramfs stage"
+		cp -L "$lib" "$dir/"
+	done
+}
+
 build_test_binaries() {
 	local dest=$1 pkg name
 	: >"$dest/../tests.list"
@@ -189,7 +241,7 @@ ln -s pcr "$stage/pcr/bin/pcr-oci"
 tar -C "$fixtures" --exclude='./busybox/.work.*' -cf - ./busybox ./busybox.tar | tar -C "$stage/pcr/fixtures" -xf -
 
 : >"$stage/lib/modules/$kver/load-order"
-for ko in $(module_load_order "$modules_root/lib/modules/$kver" $modules); do
+for ko in $(module_load_order "$modules_root/lib/modules/$kver" $disk_modules $modules); do
 	mkdir -p "$stage/lib/modules/$kver/$(dirname "$ko")"
 	case $ko in
 	*.xz) xz -dc "$modules_root/lib/modules/$kver/$ko" >"$stage/lib/modules/$kver/${ko%.xz}" ;;
@@ -199,6 +251,9 @@ for ko in $(module_load_order "$modules_root/lib/modules/$kver" $modules); do
 	ko=${ko%.xz}
 	echo "${ko%.zst}" >>"$stage/lib/modules/$kver/load-order"
 done
+
+# shellcheck disable=SC2086 # a list of names
+stage_host_tools "$stage" $host_tools
 
 build_test_binaries "$stage/pcr/tests"
 [[ -s $stage/pcr/tests.list ]] || die "no test binaries to run (packages: $pkgs)"
@@ -217,6 +272,15 @@ log "packing initramfs"
 (cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet | gzip -1 >"$initrd")
 log "initramfs $(du -h "$initrd" | cut -f1), kernel $kver, prepared in $((SECONDS - start))s"
 
+# A fresh filesystem each run, so nothing a run left can change the next; cache=unsafe: it is
+# scratch, thrown away when the VM ends.
+scratch="$build/scratch.img"
+rm -f "$scratch"
+truncate -s "$scratch_size" "$scratch"
+mkfs.ext4 -q -F -m 0 -L pcr-scratch -E lazy_itable_init=0,lazy_journal_init=0 "$scratch" ||
+	die "mkfs.ext4 $scratch failed"
+trap 'rm -f "$scratch"' EXIT
+
 accel=(-accel tcg -cpu max)
 if [[ -w /dev/kvm ]]; then
 	accel=(-accel kvm -cpu host)
@@ -229,6 +293,7 @@ set +e
 timeout --kill-after=10 "$vm_timeout" qemu-system-x86_64 "${accel[@]}" \
 	-m "$vm_mem" -smp "$vm_smp" -nographic -no-reboot -nic none \
 	-kernel "$kernel_image" -initrd "$initrd" \
+	-drive "file=$scratch,format=raw,if=virtio,cache=unsafe" \
 	-append "console=ttyS0 cgroup_no_v1=all panic=-1 quiet random.trust_cpu=on" \
 	</dev/null 2>&1 | tee "$console"
 qemu_rc=${PIPESTATUS[0]}
