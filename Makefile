@@ -27,7 +27,7 @@ CGROUP2_RUN      ?= ^Test(Cgroup|OCI|Engine|Image|Build|Vserver|Node)
 CGROUP2_SKIP     ?= ^(TestOCIValidationAllowlist|TestBuildDebianPHPFixture|TestBuildContextSymlinkCannotEscape|TestEngineExtraCopy|TestVserverExecAsNamedUser)$$
 CGROUP2_UNIT_RUN ?= .
 
-.PHONY: all build fixtures test test-unit test-integration test-cgroup2 test-cgroup2-selftest test-oci-validation clean
+.PHONY: all build fixtures test test-unit test-integration test-cgroup2 test-cgroup2-selftest test-oci-validation bench clean
 
 all: build
 
@@ -76,6 +76,12 @@ test-cgroup2-selftest: fixtures
 # OCI runtime-tools validation suite against bin/pcr-oci, held to hack/oci-validation/allowlist.txt.
 test-oci-validation: build
 	hack/oci-validation/run.sh
+
+# pcr against runc, crun, podman and the rest on this machine (as root; installs the peers from
+# Debian's packages and makes the fixtures when missing): bench/results/<date>.md, .json and a
+# chart. `make bench BENCH=oci-start` runs one group; bench/run.sh says which there are.
+bench: build
+	BENCH='$(BENCH)' bench/run.sh
 
 clean:
 	rm -rf bin rootfs-fixtures/build hack/cgroup2-qemu/build hack/oci-validation/build

@@ -1,40 +1,48 @@
 #!/usr/bin/env bash
-# oci-start: time `run /bin/true` from one busybox bundle with pcr, runc and crun in the same
-# run, with bare unshare+chroot as the floor. Ratios are what count: this machine is shared
-# and noisy, so absolute times move between runs.
+# oci-start: `run /bin/true` from one busybox bundle with pcr, runc and crun in the same hyperfine
+# run, with bare unshare+chroot as the floor.
 #
-# crun 1.8 refuses this host's hybrid cgroups, so its row runs inside a private mount
-# namespace with the cgroup2 mount removed; pcr gets a second row behind the same wrapper so
-# the comparison stays fair. Needs root, hyperfine, runc (crun optional), bin/pcr and
-# `make fixtures`. Usage: bench/oci-start.sh [RUNS]
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-runs=${1:-50}
-pcr=$PWD/bin/pcr
-rootfs=$PWD/rootfs-fixtures/build/busybox/rootfs
-for t in hyperfine runc; do command -v $t >/dev/null || { echo "oci-start: $t is not installed" >&2; exit 1; }; done
-[[ -x $pcr && -d $rootfs ]] || { echo "oci-start: run make build fixtures first" >&2; exit 1; }
+# crun 1.8 refuses this host's hybrid cgroups, so on hybrid its row runs inside a private mount
+# namespace with the cgroup2 mount removed; pcr gets a second row behind the same wrapper so the
+# comparison stays fair. Needs root, hyperfine, runc, crun, bin/pcr and `make fixtures`.
+# Usage: bench/oci-start.sh [RUNS] (or OCI_RUNS / BENCH_RUNS; default 50)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need hyperfine runc crun unshare
+nruns=${1:-$(runs OCI_RUNS 50)}
+warmup=5
 
-work=$(mktemp -d /tmp/pcr-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/bundle"
-cp -a "$rootfs" "$work/bundle/rootfs"
-(cd "$work/bundle" && "$pcr" oci spec)
-# The same bundle for everyone: no terminal, /bin/true.
-sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"\/bin\/true"/' "$work/bundle/config.json"
-# crun 1.8 knows spec versions up to 1.1; 1.0.2 means the same bundle to all three.
-sed -i 's/"ociVersion": "[^"]*"/"ociVersion": "1.0.2"/' "$work/bundle/config.json"
-grep -q '"/bin/true"' "$work/bundle/config.json"
-
+workdir work oci-start
+busybox_bundle "$work/bundle" /bin/true
+rootfs=$work/bundle/rootfs
 cd "$work/bundle"
-cmds=(-n floor "unshare --pid --fork --mount --net --uts --ipc chroot $work/bundle/rootfs /bin/true"
-	-n pcr "$pcr oci --root $work/pcr run b1"
-	-n runc "runc --root $work/runc run b2")
-if command -v crun >/dev/null; then
-	wrap="unshare -m --propagation private sh -c"
-	cmds+=(-n "crun (no cgroup2 mount)" "$wrap 'umount /sys/fs/cgroup/unified && exec crun --root $work/crun run b3'"
-		-n "pcr (no cgroup2 mount)" "$wrap 'umount /sys/fs/cgroup/unified && exec $pcr oci --root $work/pcr run b4'")
+wrap=$(crun_wrap)
+cmds=(-n "floor: unshare+chroot" "unshare --pid --fork --mount --net --uts --ipc chroot $rootfs /bin/true"
+	-n "pcr oci run" "$pcr oci --root $work/pcr run b1"
+	-n "runc run" "runc --root $work/runc run b2")
+if [[ -n $wrap ]]; then
+	cmds+=(-n "crun run (wrapped)" "$wrap crun --root $work/crun run b3"
+		-n "pcr oci run (wrapped)" "$wrap $pcr oci --root $work/pcr run b4")
+	crun_rows=("crun run (wrapped)=pcr oci run (wrapped)")
+else
+	cmds+=(-n "crun run" "crun --root $work/crun run b3")
+	crun_rows=()
 fi
-echo "machine: $(nproc) cores, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "versions: $("$pcr" --version | head -1); $(runc --version | head -1); $(crun --version 2>/dev/null | head -1)"
-hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/result.json" "${cmds[@]}"
+param runs "$nruns"
+param warmup "$warmup"
+
+about <<EOF
+\`run /bin/true\` from one busybox bundle (ociVersion 1.0.2, no terminal), timed by hyperfine \`-N\`
+(no shell), $warmup warm-up runs then $nruns runs per row, the rows one after the other in one
+invocation. Each row is a full create+start+wait+delete of the runtime; *floor* is bare
+\`unshare --pid --fork --mount --net --uts --ipc chroot ROOTFS /bin/true\`, what namespaces and an
+exec cost without any runtime. $([[ -n $wrap ]] && echo "crun 1.8 refuses hybrid cgroups: its row runs in
+\`unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec crun …'\` and
+*pcr oci run (wrapped)* runs behind the same wrapper; crun's ratio is to that row.")
+Ratios are of the means.
+EOF
+
+log "hyperfine: $(( ${#cmds[@]} / 3 )) rows x $nruns runs"
+hyperfine -N --style basic --warmup "$warmup" --runs "$nruns" --export-json "$work/result.json" "${cmds[@]}" >&2
+echo "machine load after: $(load)"
+echo
+hyperfine_table "oci-start" "$work/result.json" "pcr oci run" "${crun_rows[@]}"
