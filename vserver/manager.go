@@ -86,7 +86,7 @@ func (s Spec) Validate(now time.Time) error {
 	if s.Image == "" {
 		return fmt.Errorf("vserver %s: no image given", s.Slice)
 	}
-	if err := s.Rspec.Validate(); err != nil {
+	if err := validateOnNode(s.Rspec); err != nil {
 		return fmt.Errorf("vserver %s: %w", s.Slice, err)
 	}
 	if !s.Expires.IsZero() && !s.Expires.After(now) {
@@ -106,7 +106,7 @@ func (m *Manager) Create(spec Spec, o CreateOptions) (*VServer, error) {
 	if o.Applied != nil {
 		applied = *o.Applied
 	}
-	if err := applied.Validate(); err != nil {
+	if err := validateOnNode(applied); err != nil {
 		return nil, fmt.Errorf("vserver %s: %w", spec.Slice, err)
 	}
 	if o.Origin == "" {
@@ -136,7 +136,7 @@ func (m *Manager) Create(spec Spec, o CreateOptions) (*VServer, error) {
 		UIDMap: []engine.IDMap{{ContainerID: 0, HostID: v.HostUID, Size: v.IDSize}},
 		GIDMap: []engine.IDMap{{ContainerID: 0, HostID: v.HostUID, Size: v.IDSize}},
 	}
-	applied.engineOptions(&opts)
+	engineOptions(applied, &opts)
 	rec, err := m.eng.Create(spec.Image, opts)
 	if err != nil {
 		return nil, fmt.Errorf("create vserver %s: %w", spec.Slice, err)
@@ -463,7 +463,7 @@ func (m *Manager) Remove(slice string) error {
 // network rate and the disk (grown; a smaller disk is refused) change
 // while it runs; nofile applies from its next start.
 func (m *Manager) Update(slice string, requested, applied Rspec, reason string) error {
-	if err := applied.Validate(); err != nil {
+	if err := validateOnNode(applied); err != nil {
 		return fmt.Errorf("update vserver %s: %w", slice, err)
 	}
 	unlock, v, err := m.existing(slice)
@@ -505,7 +505,7 @@ func (m *Manager) SetExpiry(slice string, t time.Time) error {
 // applied rspec; changed is false when there is nothing to do.
 func updateOptions(o engine.Options, to Rspec) (engine.UpdateOptions, bool) {
 	var want engine.Options
-	to.engineOptions(&want)
+	engineOptions(to, &want)
 	u, changed := engine.UpdateOptions{}, false
 	if o.Memory != want.Memory {
 		// No limit is -1 to the engine's update, as to Docker's.

@@ -1,214 +1,48 @@
 package vserver
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"math"
-
 	"runtime"
-	"strconv"
-	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"pcr/engine"
-	"pcr/netns"
+	"pcr/rspec"
 )
 
-// Rspec is a slice's resource specification on one node, as PlanetLab
-// named it; zero fields are not limited. Each field is enforced by the
-// kernel: cgroups for CPU, memory and pids, a per-vserver filesystem
-// image for disk, tc for the network, rlimits for nofile.
-type Rspec struct {
-	// CPUShare is a relative weight (PlanetLab's fair share): 1024 is one
-	// default share; cgroup v1 cpu.shares, v2 cpu.weight.
-	CPUShare uint64 `json:"cpu_share,omitempty"`
-	// CPUCores caps CPU time at this many cores (a CFS quota).
-	CPUCores float64 `json:"cpu_cores,omitempty"`
-	// Memory is a hard limit; an OOM kills inside the vserver only.
-	Memory Bytes `json:"memory,omitempty"`
-	// Disk caps what the vserver can write.
-	Disk Bytes `json:"disk,omitempty"`
-	Pids int64 `json:"pids,omitempty"`
-	// NetRate shapes egress, in bytes per second.
-	NetRate Rate   `json:"net_rate,omitempty"`
-	Nofile  uint64 `json:"nofile,omitempty"`
-}
-
-// Bytes is a size: a number of bytes in JSON output, and a number or a
-// string with a unit ("512M") in what people write.
-type Bytes int64
-
-// UnmarshalJSON takes 1048576 or "1M".
-func (b *Bytes) UnmarshalJSON(data []byte) error {
-	if n, err := strconv.ParseInt(string(data), 10, 64); err == nil {
-		*b = Bytes(n)
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		return fmt.Errorf("size %s: want a number of bytes or a string such as \"512M\"", data)
-	}
-	n, err := engine.ParseSize(s)
-	if err != nil {
-		return err
-	}
-	*b = Bytes(n)
-	return nil
-}
-
-// String is the size in the largest binary unit that divides it.
-func (b Bytes) String() string {
-	for _, u := range []struct {
-		s string
-		n int64
-	}{{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
-		if b != 0 && int64(b)%u.n == 0 {
-			return strconv.FormatInt(int64(b)/u.n, 10) + u.s
-		}
-	}
-	return strconv.FormatInt(int64(b), 10)
-}
-
-// Rate is a network rate in bytes per second. People write it as tc
-// does, in bits: "10mbit", "500kbit", "1gbit"; a bare number is bytes/s.
-type Rate int64
-
-// ParseRate reads "10mbit" (decimal bits per second, as tc) or a plain
-// number of bytes per second.
-func ParseRate(s string) (Rate, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := float64(1)
-	for _, u := range []struct {
-		suffix string
-		bits   float64
-	}{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"bit", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSuffix(t, u.suffix), u.bits/8
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("invalid rate %q: want bits per second such as 10mbit, 500kbit, 1gbit", s)
-	}
-	if v < 0 {
-		return 0, fmt.Errorf("invalid rate %q: must not be negative", s)
-	}
-	if v*mult > math.MaxInt64/2 {
-		return 0, fmt.Errorf("invalid rate %q: too large", s)
-	}
-	return Rate(v * mult), nil
-}
-
-// UnmarshalJSON takes 1250000 or "10mbit".
-func (r *Rate) UnmarshalJSON(data []byte) error {
-	if n, err := strconv.ParseInt(string(data), 10, 64); err == nil {
-		*r = Rate(n)
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(bytes.TrimSpace(data), &s); err != nil {
-		return fmt.Errorf("rate %s: want bytes per second or a string such as \"10mbit\"", data)
-	}
-	v, err := ParseRate(s)
-	if err != nil {
-		return err
-	}
-	*r = v
-	return nil
-}
-
-// String is the rate in tc's bit units.
-func (r Rate) String() string {
-	bits := float64(r) * 8
-	switch {
-	case bits >= 1e9:
-		return strconv.FormatFloat(bits/1e9, 'f', -1, 64) + "gbit"
-	case bits >= 1e6:
-		return strconv.FormatFloat(bits/1e6, 'f', -1, 64) + "mbit"
-	case bits >= 1e3:
-		return strconv.FormatFloat(bits/1e3, 'f', -1, 64) + "kbit"
-	}
-	return strconv.FormatFloat(bits, 'f', -1, 64) + "bit"
-}
-
-// Limits the node can honour at all; above them an rspec is absurd.
-const (
-	minMemory  = 6 << 20
-	minDisk    = 16 << 20
-	maxPids    = 4 << 20
-	minNetRate = netns.MinEgressRate
-	maxNetRate = 100e9 / 8
-	minShare   = 2
-	maxShare   = 262144
+// The rspec, its units and slice names live in package rspec, shared with
+// the slice authority; these names keep the node side's vocabulary.
+type (
+	Rspec = rspec.Rspec
+	Bytes = rspec.Bytes
+	Rate  = rspec.Rate
 )
 
-// Validate says why the rspec cannot be enforced on this node: a negative
-// or absurd value (more memory or cores than the node has). The message
-// names the field as rspecs and flags name it.
-func (r Rspec) Validate() error {
-	if r.CPUShare != 0 && (r.CPUShare < minShare || r.CPUShare > maxShare) {
-		return fmt.Errorf("invalid rspec: cpu_share %d out of range [%d, %d]", r.CPUShare, minShare, maxShare)
-	}
-	if r.CPUCores < 0 || math.IsNaN(r.CPUCores) {
-		return fmt.Errorf("invalid rspec: cpu_cores %g must not be negative", r.CPUCores)
-	}
-	if n := runtime.NumCPU(); r.CPUCores > float64(n) {
-		return fmt.Errorf("invalid rspec: cpu_cores %g is more than the node's %d cores", r.CPUCores, n)
-	}
-	if r.CPUCores != 0 && r.CPUCores < 0.01 {
-		return fmt.Errorf("invalid rspec: cpu_cores %g is below the smallest quota (0.01)", r.CPUCores)
-	}
-	if r.Memory < 0 {
-		return fmt.Errorf("invalid rspec: memory %d must not be negative", r.Memory)
-	}
-	if r.Memory != 0 && r.Memory < minMemory {
-		return fmt.Errorf("invalid rspec: memory %s is below the %s a vserver needs", r.Memory, Bytes(minMemory))
-	}
-	if total := hostMemory(); total > 0 && r.Memory > Bytes(total) {
-		return fmt.Errorf("invalid rspec: memory %s is more than the node's %s", r.Memory, Bytes(total).rounded())
-	}
-	if r.Disk < 0 {
-		return fmt.Errorf("invalid rspec: disk %d must not be negative", r.Disk)
-	}
-	if r.Disk != 0 && r.Disk < minDisk {
-		return fmt.Errorf("invalid rspec: disk %s is below the smallest filesystem (%s)", r.Disk, Bytes(minDisk))
-	}
-	if r.Pids < 0 || r.Pids > maxPids {
-		return fmt.Errorf("invalid rspec: pids %d out of range [0, %d]", r.Pids, maxPids)
-	}
-	if r.Pids != 0 && r.Pids < 2 {
-		return fmt.Errorf("invalid rspec: pids %d leaves no room for a process beside the vserver's init", r.Pids)
-	}
-	if r.NetRate < 0 || r.NetRate > maxNetRate {
-		return fmt.Errorf("invalid rspec: net_rate %d B/s out of range [0, 100gbit]", r.NetRate)
-	}
-	if r.NetRate != 0 && r.NetRate < minNetRate {
-		return fmt.Errorf("invalid rspec: net_rate %s is below %s", r.NetRate, Rate(minNetRate))
-	}
-	if r.Nofile != 0 {
-		if r.Nofile < 16 {
-			return fmt.Errorf("invalid rspec: nofile %d is too few to run anything", r.Nofile)
-		}
-		var lim unix.Rlimit
-		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err == nil && r.Nofile > lim.Max {
-			return fmt.Errorf("invalid rspec: nofile %d is above the node's hard limit %d", r.Nofile, lim.Max)
-		}
-	}
-	return nil
-}
+// ParseRate reads "10mbit" or a plain number of bytes per second.
+func ParseRate(s string) (Rate, error) { return rspec.ParseRate(s) }
 
-// rounded shows a size in the largest unit, rounded, for messages.
-func (b Bytes) rounded() string {
-	switch {
-	case b >= 1<<30:
-		return strconv.FormatFloat(float64(b)/(1<<30), 'f', 1, 64) + "G"
-	case b >= 1<<20:
-		return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + "M"
+// ValidateSlice says why name is not a slice name, or nil.
+func ValidateSlice(name string) error { return rspec.ValidateSlice(name) }
+
+// Site is the slice's site, the part before the first underscore.
+func Site(slice string) string { return rspec.SiteOf(slice) }
+
+// ParseExpiry reads --expires: a duration from now or a time.
+func ParseExpiry(s string, now time.Time) (time.Time, error) { return rspec.ParseExpiry(s, now) }
+
+// validateOnNode is Rspec.Validate and what this node has: its cores,
+// its memory and its hard limit of open files.
+func validateOnNode(r Rspec) error {
+	if err := r.Validate(); err != nil {
+		return err
 	}
-	return b.String()
+	var lim unix.Rlimit
+	nofileMax := uint64(0)
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err == nil {
+		nofileMax = lim.Max
+	}
+	return r.FitsNode(float64(runtime.NumCPU()), hostMemory(), nofileMax)
 }
 
 func hostMemory() uint64 {
@@ -220,7 +54,7 @@ func hostMemory() uint64 {
 }
 
 // engineOptions maps the rspec onto the engine's container limits.
-func (r Rspec) engineOptions(o *engine.Options) {
+func engineOptions(r Rspec, o *engine.Options) {
 	o.CPUShares = r.CPUShare
 	o.NanoCPUs = int64(r.CPUCores * 1e9)
 	o.Memory = int64(r.Memory)

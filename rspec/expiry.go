@@ -1,4 +1,4 @@
-package vserver
+package rspec
 
 import (
 	"fmt"
