@@ -535,3 +535,27 @@ func TestNodeMetricsAndPermissions(t *testing.T) {
 	}
 	e.finish()
 }
+
+// A node manager stopped while it has vservers leaves them running in its
+// cgroup; removing the last of them on the store (no daemon) takes that
+// cgroup away too, so nothing of pcr's is left behind.
+func TestNodeStoppedThenVserversRemoved(t *testing.T) {
+	e := newNodeEnv(t)
+	e.writeSlices(`{"slices":[{"slice":"pl_a","image":"busybox","network":"none"},{"slice":"pl_b","image":"busybox","network":"none"}]}`)
+	e.serve()
+	e.waitVservers("pl_a and pl_b to run", func(vs map[string]nodeVserver) bool { return running(vs, "pl_a", "pl_b") })
+	e.rememberIDs()
+	e.stop()
+	if len(e.parentCgroups()) == 0 {
+		t.Fatal("the vservers' cgroup is gone while its vservers still run")
+	}
+	e.vserver("rm", "pl_a").ok(t)
+	if len(e.parentCgroups()) == 0 {
+		t.Fatal("the vservers' cgroup went with pl_a while pl_b still runs in it")
+	}
+	e.vserver("rm", "pl_b").ok(t)
+	if left := e.parentCgroups(); len(left) > 0 {
+		t.Errorf("the vservers' cgroup is left after its last vserver was removed: %v", left)
+	}
+	checkNoVserverLeaks(t, e.root)
+}

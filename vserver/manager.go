@@ -217,9 +217,14 @@ func (m *Manager) discard(v *VServer) error {
 		}
 	}
 	if ref != "" {
+		parent := ""
+		if c, err := m.eng.Inspect(ref); err == nil {
+			parent = c.Options.CgroupParent
+		}
 		if err := m.eng.Remove(ref, true); err != nil && !errors.Is(err, engine.ErrNoSuchContainer) {
 			return fmt.Errorf("remove vserver %s: %w", v.Slice, err)
 		}
+		m.releaseCgroupParent(parent)
 	}
 	unlock, err := m.lock()
 	if err != nil {

@@ -1,8 +1,6 @@
 package node
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +10,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"pcr/cgroup"
+	"pcr/vserver"
 )
 
 // vserverParent is the cgroup all the daemon's vservers go in, limited
@@ -26,10 +25,7 @@ type vserverParent struct {
 }
 
 // ParentCgroup is the relative cgroup path of the vservers of root.
-func ParentCgroup(root string) string {
-	sum := sha256.Sum256([]byte(root))
-	return "pcr/vservers-" + hex.EncodeToString(sum[:4])
-}
+func ParentCgroup(root string) string { return vserver.CgroupParent(root) }
 
 // openVserverParent creates (or adopts, after a restart) the parent
 // cgroup of root's vservers and sets its limits from pol.
@@ -49,23 +45,10 @@ func openVserverParent(root string, pol *Policy) (*vserverParent, error) {
 	// The cgroup is named after this root, so a previous node manager of
 	// it made it (one killed before it could remove it): it is ours to
 	// limit. "pcr" above it is pcr's shared parent, removed when empty.
-	st := m.State()
-	var dirs []string
-	for _, d := range st.Paths {
-		dirs = append(dirs, d)
-	}
-	slices.Sort(dirs)
-	dirs = slices.Compact(dirs)
-	var created []string
-	for _, d := range dirs {
-		if p := filepath.Dir(d); !slices.Contains(created, p) {
-			created = append(created, p)
-		}
-	}
-	st.Created = append(created, dirs...)
-	if m, err = cgroup.Load(st); err != nil {
+	if m, err = vserver.AdoptCgroupParent(path); err != nil {
 		return nil, err
 	}
+	st := m.State()
 	if st.Version == cgroup.ModeV2 {
 		// cgroup v2 hands a controller to the vservers' cgroups only
 		// when their parent enables it in its subtree; v1 needs nothing.
@@ -106,29 +89,7 @@ func (p *vserverParent) limit(pol *Policy) error {
 
 // remove deletes the parent cgroup when no vserver is left in it; while
 // one is, it stays, limits and all, for the next node manager.
-func (p *vserverParent) remove() (bool, error) {
-	for _, d := range p.mgr.State().Paths {
-		ents, err := os.ReadDir(d)
-		if err != nil {
-			if os.IsNotExist(err) {
-				continue
-			}
-			return false, err
-		}
-		for _, e := range ents {
-			if e.IsDir() {
-				return false, nil
-			}
-		}
-		if procs, _ := os.ReadFile(filepath.Join(d, "cgroup.procs")); len(strings.TrimSpace(string(procs))) > 0 {
-			return false, nil
-		}
-	}
-	if err := p.mgr.Delete(); err != nil {
-		return false, err
-	}
-	return true, nil
-}
+func (p *vserverParent) remove() (bool, error) { return vserver.RemoveCgroupParentIfEmpty(p.mgr) }
 
 // enableSubtree enables in dir's subtree every controller dir has, as
 // the cgroup package does for the parents it makes: dir is the vservers'
