@@ -474,13 +474,7 @@ func execCommand() *ucli.Command {
 		Usage:                  "run a command in a running container",
 		ArgsUsage:              "CONTAINER COMMAND [ARG...]",
 		UseShortOptionHandling: true,
-		Flags: []ucli.Flag{
-			&ucli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
-			&ucli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
-			multiFlag("env", []string{"e"}, "set an environment variable"),
-			&ucli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory"},
-			&ucli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "USER[:GROUP]"},
-		},
+		Flags:                  execFlags("USER[:GROUP]"),
 		Action: func(c *ucli.Context) error {
 			if c.NArg() < 2 {
 				return usageErr(c, "requires a container and a command")
@@ -494,13 +488,29 @@ func execCommand() *ucli.Command {
 				return err
 			}
 			defer done()
-			status, err := e.Exec(c.Args().First(), engine.ExecOptions{
-				Cmd: c.Args().Tail(), Env: multiVals(c, "env"), WorkingDir: c.String("workdir"),
-				User: c.String("user"), Tty: c.Bool("tty"), Stdio: io,
-			})
+			o := execOptions(c, c.Args().Tail())
+			o.Stdio = io
+			status, err := e.Exec(c.Args().First(), o)
 			return runResult(status, err)
 		},
 	}
+}
+
+// execFlags are exec's flags, shared by pcr exec and pcr vserver exec.
+func execFlags(userUsage string) []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
+		&ucli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
+		multiFlag("env", []string{"e"}, "set an environment variable"),
+		&ucli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory"},
+		&ucli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: userUsage},
+	}
+}
+
+// execOptions reads execFlags for cmd (stdio is the caller's).
+func execOptions(c *ucli.Context, cmd []string) engine.ExecOptions {
+	return engine.ExecOptions{Cmd: cmd, Env: multiVals(c, "env"), WorkingDir: c.String("workdir"),
+		User: c.String("user"), Tty: c.Bool("tty")}
 }
 
 func logsCommand() *ucli.Command {

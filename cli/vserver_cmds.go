@@ -398,13 +398,7 @@ func vserverExecCommand() *ucli.Command {
 		Usage:                  "run a command in a slice's vserver (as its root unless -u)",
 		ArgsUsage:              "SLICE [--] COMMAND [ARG...]",
 		UseShortOptionHandling: true,
-		Flags: []ucli.Flag{
-			&ucli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
-			&ucli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
-			multiFlag("env", []string{"e"}, "set an environment variable"),
-			&ucli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory"},
-			&ucli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "USER[:GROUP] inside the vserver"},
-		},
+		Flags:                  execFlags("USER[:GROUP] inside the vserver"),
 		Action: func(c *ucli.Context) error {
 			args := c.Args().Slice()
 			if len(args) > 1 && args[1] == "--" {
@@ -413,8 +407,7 @@ func vserverExecCommand() *ucli.Command {
 			if len(args) < 2 {
 				return usageErr(c, "requires a slice and a command")
 			}
-			return vserverExec(c, args[0], engine.ExecOptions{Cmd: args[1:], Env: multiVals(c, "env"),
-				WorkingDir: c.String("workdir"), User: c.String("user"), Tty: c.Bool("tty")}, c.Bool("interactive"))
+			return vserverExec(c, args[0], execOptions(c, args[1:]), c.Bool("interactive"))
 		},
 	}
 }
