@@ -188,7 +188,7 @@ func (c *child) deathCause() error {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return fmt.Errorf("init was killed by %s", ws.Signal())
+			return fmt.Errorf("init was killed by %s", unix.SignalName(ws.Signal()))
 		}
 		return fmt.Errorf("init exited with status %d", ee.ExitCode())
 	}
