@@ -39,6 +39,8 @@ type Capacity struct {
 	// Memory and Disk are bytes; Disk is free space under the node's root.
 	Memory uint64 `json:"memory"`
 	Disk   uint64 `json:"disk,omitempty"`
+	// NofileMax is the highest RLIMIT_NOFILE the node can grant.
+	NofileMax uint64 `json:"nofileMax,omitempty"`
 	// MaxVservers is the node owner's cap (0: none).
 	MaxVservers int `json:"maxVservers,omitempty"`
 }
