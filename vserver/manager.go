@@ -95,8 +95,9 @@ func (s Spec) Validate(now time.Time) error {
 	return nil
 }
 
-// Create makes the vserver of spec.Slice and starts it. A failure at any
-// step removes what was made: the container, the record, the ID range.
+// Create makes the vserver of spec.Slice and starts it, unless
+// spec.Stopped: then it is made and left stopped. A failure at any step
+// removes what was made: the container, the record, the ID range.
 func (m *Manager) Create(spec Spec, o CreateOptions) (*VServer, error) {
 	now := time.Now().UTC()
 	if err := spec.Validate(now); err != nil {
@@ -145,8 +146,10 @@ func (m *Manager) Create(spec Spec, o CreateOptions) (*VServer, error) {
 	if err := m.writeRecord(v); err != nil {
 		return nil, fmt.Errorf("create vserver %s: %w", spec.Slice, err)
 	}
-	if _, err := m.eng.Start(rec.ID); err != nil {
-		return nil, fmt.Errorf("start vserver %s: %w", spec.Slice, err)
+	if !spec.Stopped {
+		if _, err := m.eng.Start(rec.ID); err != nil {
+			return nil, fmt.Errorf("start vserver %s: %w", spec.Slice, err)
+		}
 	}
 	// Creating until started: while the runtime makes the container its
 	// init has a pid, and a vserver shown running then could be taken for
@@ -156,7 +159,7 @@ func (m *Manager) Create(spec Spec, o CreateOptions) (*VServer, error) {
 		return nil, fmt.Errorf("create vserver %s: %w", spec.Slice, err)
 	}
 	ok = true
-	m.log.Info("vserver created", "slice", spec.Slice, "image", spec.Image, "origin", o.Origin, "host_uid", v.HostUID, "reason", o.Reason)
+	m.log.Info("vserver created", "slice", spec.Slice, "image", spec.Image, "origin", o.Origin, "host_uid", v.HostUID, "stopped", spec.Stopped, "reason", o.Reason)
 	return m.live(v), nil
 }
 
@@ -344,7 +347,8 @@ func (m *Manager) live(v *VServer) *VServer {
 	return v
 }
 
-// Start starts a stopped vserver and clears the admin's hold.
+// Start starts a stopped vserver and clears the admin's hold and the
+// source's stop: a source that still wants it stopped stops it again.
 func (m *Manager) Start(slice string) error { return m.start(slice, false) }
 
 // Revive starts a vserver that stopped without being asked to (its init
@@ -357,11 +361,11 @@ func (m *Manager) start(slice string, revive bool) error {
 		return err
 	}
 	defer unlock()
-	if revive && v.Held {
+	if revive && (v.Held || v.Stopped) {
 		return nil
 	}
-	if v.Held || revive {
-		v.Held = false
+	if v.Held || v.Stopped || revive {
+		v.Held, v.Stopped = false, false
 		if revive {
 			v.Restarts++
 		}
@@ -402,8 +406,8 @@ func (m *Manager) Restart(slice string) error {
 		return err
 	}
 	defer unlock()
-	if v.Held {
-		v.Held = false
+	if v.Held || v.Stopped {
+		v.Held, v.Stopped = false, false
 		if err := m.writeRecord(v); err != nil {
 			return err
 		}
@@ -412,6 +416,80 @@ func (m *Manager) Restart(slice string) error {
 		return fmt.Errorf("restart vserver %s: %w", slice, err)
 	}
 	return nil
+}
+
+// StopBySource stops a vserver because its source wants it stopped (a
+// slice stopped at its authority) and records so: the node manager then
+// does not take it for crashed, and an admin's start lasts only until
+// the source's next pass. generation is the source's restart generation,
+// recorded so that a restart asked while stopped is not replayed later.
+func (m *Manager) StopBySource(slice string, generation int64) error {
+	unlock, v, err := m.existing(slice)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// Recorded before the stop: a node manager killed halfway must not
+	// find a stopped vserver with no say why and restart it.
+	if !v.Stopped || generation > v.RestartGeneration {
+		v.Stopped, v.RestartGeneration = true, max(v.RestartGeneration, generation)
+		if err := m.writeRecord(v); err != nil {
+			return err
+		}
+	}
+	if err := m.eng.Stop(v.ContainerID, StopTimeout); err != nil {
+		return fmt.Errorf("stop vserver %s: %w", slice, err)
+	}
+	return nil
+}
+
+// StartBySource lifts the source's stop and starts the vserver, unless
+// the node's admin holds it stopped: the admin's hold outlasts it.
+func (m *Manager) StartBySource(slice string) error {
+	unlock, v, err := m.existing(slice)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if v.Stopped {
+		v.Stopped = false
+		if err := m.writeRecord(v); err != nil {
+			return err
+		}
+	}
+	if v.Held {
+		return nil
+	}
+	c, err := m.eng.Inspect(v.ContainerID)
+	if err != nil {
+		return fmt.Errorf("start vserver %s: %w", slice, err)
+	}
+	if c.State.Running {
+		return nil
+	}
+	if _, err := m.eng.Start(v.ContainerID); err != nil {
+		return fmt.Errorf("start vserver %s: %w", slice, err)
+	}
+	return nil
+}
+
+// RestartBySource restarts a vserver for its source's restart
+// generation and records that generation once done, so a failed restart
+// is tried again. A vserver the admin holds stopped stays stopped; the
+// generation is recorded all the same.
+func (m *Manager) RestartBySource(slice string, generation int64) error {
+	unlock, v, err := m.existing(slice)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if !v.Held {
+		if err := m.eng.Restart(v.ContainerID, StopTimeout); err != nil {
+			return fmt.Errorf("restart vserver %s: %w", slice, err)
+		}
+	}
+	v.Stopped, v.RestartGeneration = false, max(v.RestartGeneration, generation)
+	return m.writeRecord(v)
 }
 
 // existing locks a vserver that has a container and reads its record.

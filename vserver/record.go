@@ -39,6 +39,13 @@ type Spec struct {
 	// Network is the engine network it joins; empty is pcr's default.
 	Network string   `json:"network,omitempty"`
 	Volumes []string `json:"volumes,omitempty"`
+	// Stopped is the source's wish that the vserver not run (a slice
+	// stopped at its authority); on a record it says the source stopped
+	// it, so the node manager does not take it for crashed.
+	Stopped bool `json:"stopped,omitempty"`
+	// RestartGeneration grows with each restart the source asks for; a
+	// record keeps the generation last applied.
+	RestartGeneration int64 `json:"restartGeneration,omitempty"`
 }
 
 // VServer is a vserver as ls and inspect show it: the record, with the

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pcr/engine"
+	"pcr/image"
 	"pcr/vserver"
 )
 
@@ -60,6 +61,11 @@ type daemon struct {
 	src     Source
 	parent  *vserverParent // nil: the reserve is enforced at admission only
 	started time.Time
+
+	// images is the store Capacity lists, opened on first use.
+	imagesOnce sync.Once
+	images     *image.Store
+	imagesErr  error
 }
 
 func (d *daemon) cgroupParent() string {
@@ -203,6 +209,9 @@ func Serve(ctx context.Context, cfg Config) error {
 	}
 	wg.Go(func() { d.smp.run(ctx, cfg.StatsInterval) })
 
+	if a, ok := d.src.(Attacher); ok {
+		a.Attach(daemonNode{d})
+	}
 	d.loop(ctx, hup)
 
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -231,8 +240,14 @@ func (d *daemon) loop(ctx context.Context, hup <-chan os.Signal) {
 	watch := time.NewTicker(watchInterval)
 	defer watch.Stop()
 	lastErr := ""
+	observer, _ := d.src.(PassObserver)
 	pass := func(why string) {
 		err := d.rec.Reconcile(ctx)
+		if observer != nil && ctx.Err() == nil {
+			if all, lerr := d.mgr.List(); lerr == nil {
+				observer.Passed(all)
+			}
+		}
 		msg := ""
 		if err != nil && ctx.Err() == nil {
 			msg = strings.ReplaceAll(err.Error(), "\n", "; ")

@@ -23,6 +23,9 @@ const (
 	ActUpdate   ActionKind = "update"   // limits changed in place
 	ActExpiry   ActionKind = "set-expiry"
 	ActRevive   ActionKind = "revive"
+	ActStop     ActionKind = "stop"    // the source wants it stopped (not the admin's hold)
+	ActStart    ActionKind = "start"   // the source's stop is lifted
+	ActRestart  ActionKind = "restart" // the source asked for a restart (a higher generation)
 	ActRemove   ActionKind = "remove"
 	ActRefuse   ActionKind = "refuse"
 	ActFail     ActionKind = "fail" // the assignment cannot be made; recorded with the reason
@@ -209,9 +212,37 @@ func plan(in planInput) []Action {
 		if !c.Expires.Equal(d.Expires) {
 			acts = append(acts, Action{Kind: ActExpiry, Slice: d.Slice, Spec: d, Origin: in.Origin, Reason: expiryChange(c.Expires, d.Expires)})
 		}
+		if kind, why := runChange(c, d); kind != "" {
+			acts = append(acts, Action{Kind: kind, Slice: d.Slice, Spec: d, Origin: in.Origin, Reason: why})
+			continue
+		}
 		acts = append(acts, keepAlive(c, in.Now, false)...)
 	}
 	return acts
+}
+
+// runChange is what the source's stop, start and restart ask of a
+// vserver it has: a stop, a start, a restart, or nothing (""). They
+// change the vserver's run, never its container.
+func runChange(c *vserver.VServer, d vserver.Spec) (ActionKind, string) {
+	restart := d.RestartGeneration > c.RestartGeneration
+	held := ""
+	if c.Held {
+		held = "; it stays stopped: the node's admin holds it"
+	}
+	switch {
+	case d.Stopped && c.State == vserver.StateRunning, d.Stopped && !c.Stopped:
+		// A vserver already down (crashed, held) is stopped too: its
+		// record takes the source's stop, so it is not revived.
+		return ActStop, "its slice is stopped"
+	case d.Stopped && restart:
+		return ActStop, fmt.Sprintf("restart %d asked while its slice is stopped; recorded, it stays stopped", d.RestartGeneration)
+	case restart:
+		return ActRestart, fmt.Sprintf("restart %d asked", d.RestartGeneration) + held
+	case !d.Stopped && c.Stopped:
+		return ActStart, "its slice is started again" + held
+	}
+	return "", ""
 }
 
 // keepAlive is what a vserver the pass does not otherwise change needs:
@@ -227,7 +258,7 @@ func keepAlive(v *vserver.VServer, now time.Time, waiting bool) []Action {
 		}
 	case v.State == vserver.StateFailed && v.ContainerID != "":
 		return []Action{{Kind: ActRecreate, Slice: v.Slice, Spec: v.Spec, Applied: v.Applied, Origin: v.Origin, Reason: cmp.Or(v.Reason, "its container is gone")}}
-	case v.State == vserver.StateStopped && !v.Held:
+	case v.State == vserver.StateStopped && !v.Held && !v.Stopped:
 		return []Action{{Kind: ActRevive, Slice: v.Slice, Origin: v.Origin, Reason: fmt.Sprintf("its init exited (code %d)", v.ExitCode)}}
 	}
 	return nil
@@ -480,6 +511,12 @@ func (r *Reconciler) apply(a Action) error {
 		err = r.mgr.SetExpiry(a.Slice, a.Spec.Expires)
 	case ActRevive:
 		err = r.mgr.Revive(a.Slice)
+	case ActStop:
+		err = r.mgr.StopBySource(a.Slice, a.Spec.RestartGeneration)
+	case ActStart:
+		err = r.mgr.StartBySource(a.Slice)
+	case ActRestart:
+		err = r.mgr.RestartBySource(a.Slice, a.Spec.RestartGeneration)
 	}
 	if err != nil {
 		r.failed(a, err)

@@ -24,6 +24,11 @@ func withMemory(m vserver.Bytes) func(*vserver.Spec) {
 }
 func withImage(i string) func(*vserver.Spec)   { return func(s *vserver.Spec) { s.Image = i } }
 func expiring(t time.Time) func(*vserver.Spec) { return func(s *vserver.Spec) { s.Expires = t } }
+func stopped(s *vserver.Spec)                  { s.Stopped = true }
+func generation(g int64) func(*vserver.Spec) {
+	return func(s *vserver.Spec) { s.RestartGeneration = g }
+}
+func held(v *vserver.VServer) { v.Held = true }
 
 // vs is a vserver on the node in state, of origin, made from s as asked.
 func vs(s vserver.Spec, origin, state string, mods ...func(*vserver.VServer)) *vserver.VServer {
@@ -181,6 +186,60 @@ func TestPlan(t *testing.T) {
 		{name: "removals come before creates", desired: []vserver.Spec{spec("pl_b")}, policy: `{"max_vservers":1}`,
 			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning)},
 			want:    []string{"remove pl_a: no longer assigned", "create pl_b: assigned"}},
+
+		// The source's stop, start and restart (a slice stopped, started
+		// or restarted at its authority).
+		{name: "a stopped slice stops its running vserver", desired: []vserver.Spec{spec("pl_a", stopped)},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning)},
+			want:    []string{"stop pl_a: its slice is stopped"}},
+		{name: "a vserver its source stopped is steady and not revived", desired: []vserver.Spec{spec("pl_a", stopped)},
+			current: []*vserver.VServer{vs(spec("pl_a", stopped), src, vserver.StateStopped)}},
+		{name: "a crashed vserver of a stopped slice is marked stopped, not revived", desired: []vserver.Spec{spec("pl_a", stopped)},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateStopped, func(v *vserver.VServer) { v.ExitCode = 137 })},
+			want:    []string{"stop pl_a: its slice is stopped"}},
+		{name: "an admin's start of a vserver its slice wants stopped is undone", desired: []vserver.Spec{spec("pl_a", stopped)},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning)},
+			want:    []string{"stop pl_a: its slice is stopped"}},
+		{name: "a started slice starts the vserver its source stopped", desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a", stopped), src, vserver.StateStopped)},
+			want:    []string{"start pl_a: its slice is started again"}},
+		{name: "the admin's hold outlasts the source's start", desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a", stopped), src, vserver.StateStopped, held)},
+			want:    []string{"start pl_a: its slice is started again; it stays stopped: the node's admin holds it"}},
+		{name: "a vserver the admin holds is marked when its slice is stopped", desired: []vserver.Spec{spec("pl_a", stopped)},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateStopped, held)},
+			want:    []string{"stop pl_a: its slice is stopped"}},
+		{name: "a higher restart generation restarts", desired: []vserver.Spec{spec("pl_a", generation(2))},
+			current: []*vserver.VServer{vs(spec("pl_a", generation(1)), src, vserver.StateRunning)},
+			want:    []string{"restart pl_a: restart 2 asked"}},
+		{name: "a restart applied already is not redone", desired: []vserver.Spec{spec("pl_a", generation(2))},
+			current: []*vserver.VServer{vs(spec("pl_a", generation(2)), src, vserver.StateRunning)}},
+		{name: "a lower restart generation does nothing", desired: []vserver.Spec{spec("pl_a", generation(1))},
+			current: []*vserver.VServer{vs(spec("pl_a", generation(3)), src, vserver.StateRunning)}},
+		{name: "a restart of a crashed vserver starts it once, not also a revive", desired: []vserver.Spec{spec("pl_a", generation(1))},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateStopped)},
+			want:    []string{"restart pl_a: restart 1 asked"}},
+		{name: "a restart of a started slice starts the vserver once", desired: []vserver.Spec{spec("pl_a", generation(4))},
+			current: []*vserver.VServer{vs(spec("pl_a", stopped, generation(3)), src, vserver.StateStopped)},
+			want:    []string{"restart pl_a: restart 4 asked"}},
+		{name: "a restart while stopped is recorded and the vserver stays stopped", desired: []vserver.Spec{spec("pl_a", stopped, generation(3))},
+			current: []*vserver.VServer{vs(spec("pl_a", stopped, generation(2)), src, vserver.StateStopped)},
+			want:    []string{"stop pl_a: restart 3 asked while its slice is stopped; recorded, it stays stopped"}},
+		{name: "a restart of a vserver the admin holds only records it", desired: []vserver.Spec{spec("pl_a", generation(1))},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateStopped, held)},
+			want:    []string{"restart pl_a: restart 1 asked; it stays stopped: the node's admin holds it"}},
+		{name: "stop and restart changes go with an rspec change, never a recreate",
+			desired: []vserver.Spec{spec("pl_a", stopped, generation(5), withMemory(128<<20))},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning)},
+			want:    []string{"update pl_a: rspec changed: memory 64M -> 128M", "stop pl_a: its slice is stopped"}},
+		{name: "an image change recreates a stopped slice's vserver (created stopped)",
+			desired: []vserver.Spec{spec("pl_a", stopped, withImage("debian"))},
+			current: []*vserver.VServer{vs(spec("pl_a", stopped), src, vserver.StateStopped)},
+			want:    []string{"recreate pl_a: image changed from busybox to debian"}},
+		{name: "without a source set a vserver its source stopped is not revived", noSet: true,
+			current: []*vserver.VServer{vs(spec("pl_a", stopped), src, vserver.StateStopped)}},
+		{name: "an admin's vserver created stopped is not revived",
+			current: []*vserver.VServer{vs(spec("pl_a", stopped), vserver.OriginAdmin, vserver.StateStopped)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,6 +253,47 @@ func TestPlan(t *testing.T) {
 				t.Errorf("plan:\n%s\nwant:\n%s", got, want)
 			}
 		})
+	}
+}
+
+// A stopped slice's vserver is created stopped: the create carries the
+// source's stop and restart generation into the record.
+func TestPlanCreatesStoppedSliceStopped(t *testing.T) {
+	in := planInput{Origin: src, HaveDesired: true, Desired: []vserver.Spec{spec("pl_a", stopped, generation(7))}, Now: now}
+	as := plan(in)
+	if len(as) != 1 || as[0].Kind != ActCreate || !as[0].Spec.Stopped || as[0].Spec.RestartGeneration != 7 {
+		t.Fatalf("plan = %+v, want one create of a stopped spec at generation 7", as)
+	}
+	in.Current = applyPlan(as, nil)
+	if got := acts(plan(in)); got != "" {
+		t.Fatalf("a vserver created stopped is acted on again:\n%s", got)
+	}
+}
+
+// The source's stop, start and restart reach their fixed point in one
+// pass too, and none of them replaces a container.
+func TestPlanRunChangesAreIdempotent(t *testing.T) {
+	desired := []vserver.Spec{
+		spec("pl_a", stopped), spec("pl_b"), spec("pl_c", generation(3)),
+		spec("pl_d", stopped, generation(2)), spec("pl_e", generation(1)),
+	}
+	current := []*vserver.VServer{
+		vs(spec("pl_a"), src, vserver.StateRunning),
+		vs(spec("pl_b", stopped), src, vserver.StateStopped),
+		vs(spec("pl_c", generation(1)), src, vserver.StateRunning),
+		vs(spec("pl_d", stopped, generation(1)), src, vserver.StateStopped),
+		vs(spec("pl_e"), src, vserver.StateStopped, held),
+	}
+	in := planInput{Origin: src, HaveDesired: true, Desired: desired, Current: current, Now: now}
+	first := plan(in)
+	for _, a := range first {
+		if a.Kind == ActRecreate || a.Kind == ActCreate || a.Kind == ActRemove {
+			t.Errorf("a run change replaced a vserver: %s %s: %s", a.Kind, a.Slice, a.Reason)
+		}
+	}
+	in.Current = applyPlan(first, current)
+	if got := acts(plan(in)); got != "" {
+		t.Fatalf("second plan is not empty:\n%s", got)
 	}
 }
 
@@ -228,7 +328,11 @@ func applyPlan(as []Action, current []*vserver.VServer) []*vserver.VServer {
 		case ActRemove:
 			delete(bySlice, a.Slice)
 		case ActCreate, ActRecreate:
-			v := vs(a.Spec, a.Origin, vserver.StateRunning)
+			state := vserver.StateRunning
+			if a.Spec.Stopped {
+				state = vserver.StateStopped
+			}
+			v := vs(a.Spec, a.Origin, state)
 			v.Applied, v.Reason = a.Applied, a.Note
 			bySlice[a.Slice] = v
 			order = append(order, a.Slice)
@@ -244,6 +348,22 @@ func applyPlan(as []Action, current []*vserver.VServer) []*vserver.VServer {
 			bySlice[a.Slice].Expires = a.Spec.Expires
 		case ActRevive:
 			bySlice[a.Slice].State = vserver.StateRunning
+		case ActStop:
+			v := bySlice[a.Slice]
+			v.State, v.Stopped = vserver.StateStopped, true
+			v.RestartGeneration = max(v.RestartGeneration, a.Spec.RestartGeneration)
+		case ActStart:
+			v := bySlice[a.Slice]
+			v.Stopped = false
+			if !v.Held {
+				v.State = vserver.StateRunning
+			}
+		case ActRestart:
+			v := bySlice[a.Slice]
+			v.Stopped, v.RestartGeneration = false, max(v.RestartGeneration, a.Spec.RestartGeneration)
+			if !v.Held {
+				v.State = vserver.StateRunning
+			}
 		}
 	}
 	var out []*vserver.VServer

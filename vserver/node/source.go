@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"pcr/engine"
 	"pcr/vserver"
 )
 
@@ -36,6 +37,29 @@ type Source interface {
 	Desired(ctx context.Context) ([]vserver.Spec, error)
 	// Changed receives a value when Desired may return something new.
 	Changed() <-chan struct{}
+}
+
+// Attacher is a Source that needs the node itself (the authority's
+// follower: to report, to run exec jobs); the daemon calls Attach once,
+// before its first pass.
+type Attacher interface {
+	Attach(n Node)
+}
+
+// PassObserver is a Source told the node's vservers after every reconcile
+// pass, so that it can report a change of state at once.
+type PassObserver interface {
+	Passed(vs []*vserver.VServer)
+}
+
+// Node is what the daemon lends a Source: its vservers, their usage, a
+// command run in one, its status and what it offers.
+type Node interface {
+	List() ([]*vserver.VServer, error)
+	Stats(slice string) (*vserver.Stats, error)
+	Exec(slice string, o engine.ExecOptions) (int, error)
+	Info() *NodeInfo
+	Capacity() Capacity
 }
 
 // FileSourceName is the origin of vservers assigned by --slices FILE.
