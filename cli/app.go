@@ -20,7 +20,7 @@ func NewApp(version string) *ucli.App {
 		Version:              version,
 		EnableBashCompletion: true,
 		Flags:                engineFlags(),
-		Commands: append(append(append(append(append(append(append([]*ucli.Command{
+		Commands: append(append(append(append(append(append(append(append(append([]*ucli.Command{
 			{
 				Name:        "oci",
 				Usage:       "runc-compatible OCI runtime (also as the pcr-oci binary)",
@@ -35,7 +35,7 @@ func NewApp(version string) *ucli.App {
 					return ucli.ShowSubcommandHelp(c)
 				},
 			},
-		}, append(containerCommands(), extraContainerCommands()...)...), imageCommands()...), buildCommands()...), networkCommands()...), systemCommands()...), vserverCommands()...), nodeCommands()...),
+		}, append(containerCommands(), extraContainerCommands()...)...), imageCommands()...), buildCommands()...), networkCommands()...), systemCommands()...), vserverCommands()...), nodeCommands()...), sliceCommands()...), authorityCommands()...),
 	}
 }
 

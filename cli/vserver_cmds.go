@@ -184,12 +184,19 @@ func withInterspersedFlags(action func(c *ucli.Context, args []string) error) uc
 				if err := set.Parse(rest); err != nil {
 					return usageErr(c, err.Error())
 				}
+				// Parse eats a "--" that ends the flags: what follows is all arguments.
+				if n := len(rest) - len(set.Args()); n > 0 && rest[n-1] == "--" {
+					args, rest = append(args, set.Args()...), nil
+					continue
+				}
 				rest = set.Args()
 			}
 		}
 		later := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
 		set.Visit(func(f *flag.Flag) { later.Var(f.Value, f.Name, f.Usage) })
-		return action(ucli.NewContext(c.App, later, c), args)
+		nc := ucli.NewContext(c.App, later, c)
+		nc.Command = c.Command // usage errors name the command
+		return action(nc, args)
 	}
 }
 
