@@ -90,7 +90,7 @@ func containerCreateFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "init", Usage: "run a minimal init as PID 1 that reaps zombies and forwards signals"},
 		&ucli.StringFlag{Name: "cgroup-parent", Usage: "parent cgroup of the container's"},
 		&ucli.StringFlag{Name: "stop-signal", Usage: "signal stop sends first (default: the image's STOPSIGNAL, or SIGTERM)"},
-		&ucli.StringFlag{Name: "net", Aliases: []string{"network"}, Value: engine.DefaultNetMode, Usage: "bridge (network pcr), a network's name, none (loopback only), host, or container:NAME"},
+		multiFlag("net", []string{"network"}, "bridge (network pcr, the default), a network's name, none (loopback only), host, or container:NAME; repeat to join more networks; NAME:ip=ADDR fixes the address"),
 		multiFlag("publish", []string{"p"}, "publish a port: [IP:][HOSTPORT:]CTRPORT[/tcp|udp]"),
 		&ucli.BoolFlag{Name: "publish-all", Aliases: []string{"P"}, Usage: "publish every port the image exposes on a random host port"},
 		&ucli.StringFlag{Name: "ip", Usage: "the container's address on a user network"},
@@ -145,9 +145,12 @@ func parseCreate(c *ucli.Context) (string, engine.Options, error) {
 	o.Volumes, o.Tmpfs = multiVals(c, "volume"), multiVals(c, "tmpfs")
 	o.ReadOnly, o.Init = c.Bool("read-only"), c.Bool("init")
 	o.CapAdd, o.CapDrop, o.SecurityOpt = multiVals(c, "cap-add"), multiVals(c, "cap-drop"), multiVals(c, "security-opt")
-	o.CgroupParent, o.Network = c.String("cgroup-parent"), c.String("net")
+	o.CgroupParent = c.String("cgroup-parent")
 	o.StopSignal = c.String("stop-signal")
 	o.Publish, o.PublishAll, o.IP = multiVals(c, "publish"), c.Bool("publish-all"), c.String("ip")
+	if err := o.SetNetworks(multiVals(c, "net")); err != nil {
+		return "", o, err
+	}
 	o.DNS, o.DNSSearch, o.AddHost = multiVals(c, "dns"), multiVals(c, "dns-search"), multiVals(c, "add-host")
 	o.NetworkAliases = multiVals(c, "network-alias")
 	if o.UIDMap, err = engine.ParseIDMaps("uidmap", multiVals(c, "uidmap")); err != nil {

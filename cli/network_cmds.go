@@ -13,6 +13,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"pcr/engine"
+	"pcr/netns"
 )
 
 // networkCommands are `pcr network …` (Docker's network verbs) and
@@ -36,16 +37,31 @@ func networkCreateCommand() *ucli.Command {
 		Name:      "create",
 		Usage:     "create a user network (its own bridge; containers on it resolve each other by name)",
 		ArgsUsage: "NETWORK",
-		Flags:     []ucli.Flag{&ucli.StringFlag{Name: "subnet", Usage: "the network's subnet in CIDR form (default: a free one)"}},
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "subnet", Usage: "the network's subnet in CIDR form (default: a free one; required for overlay)"},
+			&ucli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: engine.DriverBridge, Usage: "bridge (this node), or overlay (a VXLAN segment across nodes)"},
+			multiFlag("opt", []string{"o"}, "overlay settings: vni=N, local=IP (this node's underlay address), peers=IP,IP (the other nodes')"),
+		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr(c, "requires exactly one network name")
+			}
+			driver, opts := c.String("driver"), multiVals(c, "opt")
+			if driver != engine.DriverBridge && driver != engine.DriverOverlay {
+				return fmt.Errorf("invalid --driver %q: want bridge or overlay", driver)
+			}
+			if driver == engine.DriverBridge && len(opts) > 0 {
+				return fmt.Errorf("--opt is for --driver overlay only")
 			}
 			e, err := newEngine(c)
 			if err != nil {
 				return err
 			}
-			n, err := e.CreateNetwork(c.Args().First(), c.String("subnet"))
+			create := e.CreateNetwork
+			if driver == engine.DriverOverlay {
+				create = func(name, subnet string) (*netns.Network, error) { return e.CreateOverlayNetwork(name, subnet, opts) }
+			}
+			n, err := create(c.Args().First(), c.String("subnet"))
 			if err != nil {
 				return err
 			}
@@ -79,7 +95,11 @@ func networkLsCommand() *ucli.Command {
 			w := tabwriter.NewWriter(c.App.Writer, 0, 8, 3, ' ', 0)
 			fmt.Fprintln(w, "NETWORK ID\tNAME\tDRIVER\tSUBNET\tBRIDGE")
 			for _, n := range nets {
-				fmt.Fprintf(w, "%s\t%s\tbridge\t%s\t%s\n", shortNetID(n.ID), n.Name, n.Subnet, n.Bridge)
+				driver := engine.DriverBridge
+				if n.IsOverlay() {
+					driver = engine.DriverOverlay
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", shortNetID(n.ID), n.Name, driver, n.Subnet, n.Bridge)
 			}
 			return w.Flush()
 		},

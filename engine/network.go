@@ -79,6 +79,79 @@ func validateNetworkName(name string) error {
 	return nil
 }
 
+// SetNetworks reads the --network flags, podman's way: the first is the
+// network mode (none, host, container:NAME, bridge or a network name), each
+// later one another network to join, and NAME:ip=ADDR gives the container
+// a fixed address on that network (the first one's is --ip).
+func (o *Options) SetNetworks(flags []string) error {
+	for i, f := range flags {
+		name, ip, err := parseNetworkFlag(f)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			if ip != "" && o.IP != "" && ip != o.IP {
+				return fmt.Errorf("conflicting options: --ip %s and --network %s", o.IP, f)
+			}
+			if ip != "" {
+				o.IP = ip
+			}
+			o.Network = name
+			continue
+		}
+		first, err := parseNetMode(o.Network)
+		if err != nil {
+			return err
+		}
+		m, err := parseNetMode(name)
+		if err != nil {
+			return err
+		}
+		if !first.bridged() || !m.bridged() {
+			return fmt.Errorf("invalid --network %s: only pcr networks can be joined together (not with none, host or container:)", f)
+		}
+		if m.network == first.network || slices.Contains(o.Networks, m.network) {
+			return fmt.Errorf("invalid --network %s: network %s given twice", f, m.network)
+		}
+		o.Networks = append(o.Networks, m.network)
+		if ip != "" {
+			if o.NetworkIPs == nil {
+				o.NetworkIPs = map[string]string{}
+			}
+			o.NetworkIPs[m.network] = ip
+		}
+	}
+	return nil
+}
+
+// parseNetworkFlag splits one --network value NAME[:ip=ADDR] (container:NAME
+// is a mode, its colon no option).
+func parseNetworkFlag(f string) (name, ip string, err error) {
+	if strings.HasPrefix(f, netContainerPref) {
+		return f, "", nil
+	}
+	name, opts, ok := strings.Cut(f, ":")
+	if !ok {
+		return f, "", nil
+	}
+	for _, opt := range strings.Split(opts, ",") {
+		k, v, _ := strings.Cut(opt, "=")
+		switch k {
+		case "ip", "ip4", "ip6":
+			if _, err := netip.ParseAddr(v); err != nil {
+				return "", "", fmt.Errorf("invalid --network %q: %s=%q is not an IP address", f, k, v)
+			}
+			if ip != "" {
+				return "", "", fmt.Errorf("invalid --network %q: more than one address", f)
+			}
+			ip = v
+		default:
+			return "", "", fmt.Errorf("invalid --network %q: unknown option %q (pcr knows ip=ADDR)", f, opt)
+		}
+	}
+	return name, ip, nil
+}
+
 // validateNetwork checks the network flags that need nothing on disk.
 func (o *Options) validateNetwork() error {
 	m, err := parseNetMode(o.Network)
@@ -99,6 +172,14 @@ func (o *Options) validateNetwork() error {
 		}
 		if !m.userDefined() {
 			return fmt.Errorf("--ip %s: a fixed address is supported on user-defined networks only (network create)", o.IP)
+		}
+	}
+	for name, ip := range o.NetworkIPs {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("invalid --network %s:ip=%s: not an IP address", name, ip)
+		}
+		if !slices.Contains(o.Networks, name) || name == DefaultNetwork {
+			return fmt.Errorf("--network %s:ip=%s: a fixed address is supported on the user-defined networks joined only", name, ip)
 		}
 	}
 	if len(o.NetworkAliases) > 0 && !m.userDefined() {
@@ -256,6 +337,12 @@ func (e *Engine) setupNetwork(rec *Record) error {
 		Aliases: rec.Options.NetworkAliases, Ports: ports}
 	if rec.Options.IP != "" {
 		ao.IP, _ = netip.ParseAddr(rec.Options.IP)
+	}
+	for name, ip := range rec.Options.NetworkIPs {
+		if ao.IPs == nil {
+			ao.IPs = map[string]netip.Addr{}
+		}
+		ao.IPs[name], _ = netip.ParseAddr(ip)
 	}
 	path, eps, err := mgr.Attach(ao)
 	if err != nil {
@@ -575,15 +662,24 @@ func (e *Engine) resolveNetworkOptions(o *Options, exposed map[string]struct{}) 
 		}
 		return nil
 	}
-	if !m.userDefined() {
+	if !m.userDefined() && len(o.Networks) == 0 {
 		return nil
 	}
 	mgr, err := e.Networks()
 	if err != nil {
 		return err
 	}
-	if _, err := mgr.Network(m.network); err != nil {
-		return err
+	for i, name := range append([]string{m.network}, o.Networks...) {
+		n, err := mgr.Network(name)
+		if err != nil {
+			return err
+		}
+		if ip := o.NetworkIPs[name]; n.IsOverlay() && (i == 0 && o.IP == "" || i > 0 && ip == "") {
+			return fmt.Errorf("network %s is an overlay, without address management across nodes: give the container an address with --network %s:ip=ADDR", name, name)
+		}
+		if i == 0 && n.IsOverlay() && (len(o.Publish) > 0 || o.PublishAll) {
+			return fmt.Errorf("conflicting options: port publishing and --network %s (an overlay publishes no ports)", name)
+		}
 	}
 	return nil
 }

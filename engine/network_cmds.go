@@ -93,6 +93,10 @@ func (e *Engine) InspectNetwork(name string) (*NetworkInspect, error) {
 		IPAM:       NetworkIPAM{Driver: "default", Config: []NetworkIPAMConfig{{Subnet: n.Subnet.String(), Gateway: n.Gateway.String()}}},
 		Containers: map[string]NetworkContainer{},
 		Options:    map[string]string{"com.docker.network.bridge.name": n.Bridge}}
+	if n.IsOverlay() {
+		// No gateway: the subnet spans nodes and the bridge has no address.
+		out.Driver, out.IPAM.Config[0].Gateway, out.Options = DriverOverlay, "", overlayInspectOptions(n)
+	}
 	ctrs, err := e.List(false)
 	if err != nil {
 		return nil, err
@@ -238,6 +242,7 @@ func (e *Engine) DisconnectNetwork(network, ref string) error {
 		defer e.refreshHosts(mgr, append(peers, id))
 	}
 	rec.Options.Networks = slices.DeleteFunc(rec.Options.Networks, func(n string) bool { return n == network })
+	delete(rec.Options.NetworkIPs, network)
 	return writeRecord(c.Dir, rec)
 }
 
@@ -299,8 +304,10 @@ func networkSettings(c *Container) InspectNetworkSettings {
 	}
 	out.SandboxKey = st.Netns
 	for i, ep := range st.Endpoints {
-		ent := InspectNetworkEntry{IPAddress: ep.IP.String(), IPPrefixLen: ep.Prefix.Bits(), Gateway: ep.Gateway.String(),
-			MacAddress: ep.MAC, Aliases: ep.Aliases}
+		ent := InspectNetworkEntry{IPAddress: ep.IP.String(), IPPrefixLen: ep.Prefix.Bits(), MacAddress: ep.MAC, Aliases: ep.Aliases}
+		if ep.Gateway.IsValid() { // an overlay has none
+			ent.Gateway = ep.Gateway.String()
+		}
 		out.Networks[ep.Network] = ent
 		if i == 0 {
 			out.IPAddress, out.Gateway, out.MacAddress = ent.IPAddress, ent.Gateway, ent.MacAddress

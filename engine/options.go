@@ -30,9 +30,11 @@ type Options struct {
 	CgroupParent  string   `json:"cgroupParent,omitempty"`
 	Network       string   `json:"network,omitempty"`
 	// Networks are user networks joined besides Network's (network connect).
-	Networks   []string `json:"networks,omitempty"`
-	Publish    []string `json:"publish,omitempty"`
-	PublishAll bool     `json:"publishAll,omitempty"`
+	Networks []string `json:"networks,omitempty"`
+	// NetworkIPs are fixed addresses on Networks (--network NAME:ip=ADDR); IP is Network's.
+	NetworkIPs map[string]string `json:"networkIPs,omitempty"`
+	Publish    []string          `json:"publish,omitempty"`
+	PublishAll bool              `json:"publishAll,omitempty"`
 	// Expose is the image's ExposedPorts ("80/tcp"), kept at create for -P.
 	Expose         []string `json:"expose,omitempty"`
 	IP             string   `json:"ip,omitempty"`

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,10 +21,8 @@ import (
 	"pcr/netns/firewall"
 )
 
-var containerIDPattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
-
 func validID(id string) error {
-	if !containerIDPattern.MatchString(id) {
+	if !isName(id, 128) {
 		return fmt.Errorf("invalid container id %q", id)
 	}
 	return nil
@@ -156,9 +153,15 @@ func (m *Manager) Attach(o AttachOptions) (netnsPath string, eps []Endpoint, err
 			return fail(err)
 		}
 	}
+	if n := d.Networks[nets[0]]; len(ports) > 0 && n != nil && n.IsOverlay() {
+		return fail(fmt.Errorf("network %s is an overlay: it publishes no ports", n.Name))
+	}
 	for i, name := range nets {
-		var want netip.Addr
-		if i == 0 {
+		want := o.IPs[name]
+		if i == 0 && o.IP.IsValid() {
+			if want.IsValid() && want != o.IP {
+				return fail(fmt.Errorf("network %s: two fixed addresses, %s and %s", name, o.IP, want))
+			}
 			want = o.IP
 		}
 		l, ep, err := m.attachOne(d, ch, ctr, o.ContainerID, o.Name, name, i, want, o.Aliases, &u)
@@ -198,6 +201,11 @@ func (m *Manager) attachOne(d *db, ch *netlink.Handle, ctr vnetns.NsHandle, id, 
 	if err != nil {
 		return lease{}, Endpoint{}, err
 	}
+	if n.IsOverlay() {
+		if err := overlayAddress(n, want); err != nil {
+			return lease{}, Endpoint{}, err
+		}
+	}
 	ip, err := allocate(n, d.Leases, want)
 	if err != nil {
 		return lease{}, Endpoint{}, err
@@ -207,6 +215,9 @@ func (m *Manager) attachOne(d *db, ch *netlink.Handle, ctr vnetns.NsHandle, id, 
 		return lease{}, Endpoint{}, err
 	}
 	veth, eth, mac, mtu := vethName(id, idx), "eth"+strconv.Itoa(idx), macFor(ip), m.uplinkMTU()
+	if n.IsOverlay() {
+		mtu = br.Attrs().MTU // the underlay's less the encapsulation
+	}
 	la := netlink.NewLinkAttrs()
 	la.Name, la.MTU, la.MasterIndex, la.Flags = veth, mtu, br.Attrs().Index, net.FlagUp
 	v := &netlink.Veth{LinkAttrs: la, PeerName: eth, PeerMTU: uint32(mtu), PeerHardwareAddr: mac,
@@ -234,8 +245,11 @@ func (m *Manager) attachOne(d *db, ch *netlink.Handle, ctr vnetns.NsHandle, id, 
 		if err := ch.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}); err != nil {
 			return lease{}, Endpoint{}, fmt.Errorf("set lo up: %w", err)
 		}
-		if err := ch.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: n.Gateway.AsSlice()}); err != nil && !errors.Is(err, unix.EEXIST) {
-			return lease{}, Endpoint{}, fmt.Errorf("network %s: default route via %s: %w", n.Name, n.Gateway, err)
+		// An overlay has no gateway: its address's on-link route is all.
+		if n.Gateway.IsValid() {
+			if err := ch.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: n.Gateway.AsSlice()}); err != nil && !errors.Is(err, unix.EEXIST) {
+				return lease{}, Endpoint{}, fmt.Errorf("network %s: default route via %s: %w", n.Name, n.Gateway, err)
+			}
 		}
 	}
 	l := lease{Network: n.Name, IP: ip, ContainerID: id, Name: name, Aliases: slices.Clone(aliases),

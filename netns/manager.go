@@ -23,7 +23,9 @@ import (
 	"pcr/netns/firewall"
 )
 
-// Network is a bridge network.
+// Network is a bridge network, or with a VNI an overlay (overlay.go):
+// then it has no gateway, and Local and Peers are the nodes' underlay
+// addresses.
 type Network struct {
 	Name    string       `json:"name"`
 	ID      string       `json:"id"`
@@ -31,6 +33,9 @@ type Network struct {
 	Subnet  netip.Prefix `json:"subnet"`
 	Gateway netip.Addr   `json:"gateway"`
 	Created time.Time    `json:"created"`
+	VNI     uint32       `json:"vni,omitempty"`
+	Local   netip.Addr   `json:"local,omitzero"`
+	Peers   []netip.Addr `json:"peers,omitempty"`
 }
 
 // Endpoint is what Attach gave one container on one network.
@@ -48,9 +53,10 @@ type Endpoint struct {
 // AttachOptions says what Attach gives a container.
 type AttachOptions struct {
 	ContainerID string
-	Name        string   // the container name, resolvable by the other containers of its user networks
-	Networks    []string // default [DefaultNetwork]; the first one carries the default route
-	IP          netip.Addr
+	Name        string                // the container name, resolvable by the other containers of its user networks
+	Networks    []string              // default [DefaultNetwork]; the first one carries the default route
+	IP          netip.Addr            // on the first network
+	IPs         map[string]netip.Addr // per network; required on an overlay
 	Aliases     []string
 	Ports       []firewall.PortMapping // HostPort 0: a free port is picked
 }

@@ -52,6 +52,7 @@ type Firewall struct {
 type Network struct {
 	Name, Bridge string
 	Subnet       netip.Prefix
+	Overlay      bool // a segment spanning nodes: isolated, no NAT (overlayRules)
 }
 
 // New opens pcr's table in the caller's network namespace, creating the table,

@@ -26,6 +26,9 @@ type networkRule struct {
 //	postrouting: ip saddr SUBNET oifname != BR masquerade               (outbound NAT)
 //	postrouting: ip saddr SUBNET oifname BR ct status dnat masquerade   (hairpin: the server must answer through the host)
 func networkRules(n Network) []networkRule {
+	if n.Overlay {
+		return overlayRules(n)
+	}
 	accept, drop := []expr.Any{verdict(expr.VerdictAccept)}, []expr.Any{verdict(expr.VerdictDrop)}
 	masq := []expr.Any{&expr.Masq{}}
 	return []networkRule{
