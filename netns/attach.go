@@ -245,6 +245,12 @@ func (m *Manager) attachOne(d *db, ch *netlink.Handle, ctr vnetns.NsHandle, id, 
 		if err := ch.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}); err != nil {
 			return lease{}, Endpoint{}, fmt.Errorf("set lo up: %w", err)
 		}
+		// As Docker does: any group may open ICMP echo sockets, so that ping
+		// works for root of a user namespace, which cannot open raw sockets
+		// in a namespace it does not own.
+		if err := inNetNS(int(ctr), func() error { return setSysctl("net/ipv4/ping_group_range", "0 2147483647") }); err != nil {
+			return lease{}, Endpoint{}, err
+		}
 		// An overlay has no gateway: its address's on-link route is all.
 		if n.Gateway.IsValid() {
 			if err := ch.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: n.Gateway.AsSlice()}); err != nil && !errors.Is(err, unix.EEXIST) {

@@ -23,11 +23,15 @@ import (
 // inHostNS runs fn on a thread in the Manager's host namespace: /proc/sys/net
 // shows the namespace of the thread that opens it. The thread is thrown
 // away afterwards (never unlocked).
-func (m *Manager) inHostNS(fn func() error) error {
+func (m *Manager) inHostNS(fn func() error) error { return inNetNS(int(m.hostNS), fn) }
+
+// inNetNS runs fn on a thread that joined the network namespace nsFD and
+// is thrown away afterwards.
+func inNetNS(nsFD int, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		if err := unix.Setns(int(m.hostNS), unix.CLONE_NEWNET); err != nil {
+		if err := unix.Setns(nsFD, unix.CLONE_NEWNET); err != nil {
 			errc <- fmt.Errorf("enter network namespace: %w", err)
 			return
 		}
@@ -57,7 +61,7 @@ func setSysctl(key, value string) error {
 		return nil
 	}
 	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
-		return fmt.Errorf("enable forwarding: set %s=%s: %w", strings.ReplaceAll(key, "/", "."), value, err)
+		return fmt.Errorf("set %s=%s: %w", strings.ReplaceAll(key, "/", "."), value, err)
 	}
 	return nil
 }

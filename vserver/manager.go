@@ -92,6 +92,11 @@ func (s Spec) Validate(now time.Time) error {
 	if !s.Expires.IsZero() && !s.Expires.After(now) {
 		return fmt.Errorf("vserver %s: expiry %s is in the past", s.Slice, s.Expires.Format(time.RFC3339))
 	}
+	if s.Overlay != nil {
+		if err := s.Overlay.validate(s.Network); err != nil {
+			return fmt.Errorf("vserver %s: %w", s.Slice, err)
+		}
+	}
 	return nil
 }
 
@@ -125,20 +130,18 @@ func (m *Manager) Create(spec Spec, o CreateOptions) (*VServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ok := false
+	ok, madeNet := false, false
 	defer func() {
 		if !ok {
-			m.discard(v)
+			m.discard(v, madeNet)
 		}
 	}()
-	opts := engine.Options{
-		Name: containerName(spec.Slice), Hostname: hostname(spec.Slice), Network: spec.Network,
-		Volumes: spec.Volumes, IdleInit: true, StopSignal: "SIGTERM", CgroupParent: o.CgroupParent,
-		UIDMap: []engine.IDMap{{ContainerID: 0, HostID: v.HostUID, Size: v.IDSize}},
-		GIDMap: []engine.IDMap{{ContainerID: 0, HostID: v.HostUID, Size: v.IDSize}},
+	if spec.Overlay != nil {
+		if madeNet, err = m.ensureOverlay(spec.Slice, spec.Overlay); err != nil {
+			return nil, err
+		}
 	}
-	engineOptions(applied, &opts)
-	rec, err := m.eng.Create(spec.Image, opts)
+	rec, err := m.eng.Create(spec.Image, containerOptions(spec, v, applied, o.CgroupParent))
 	if err != nil {
 		return nil, fmt.Errorf("create vserver %s: %w", spec.Slice, err)
 	}
@@ -161,6 +164,22 @@ func (m *Manager) Create(spec Spec, o CreateOptions) (*VServer, error) {
 	ok = true
 	m.log.Info("vserver created", "slice", spec.Slice, "image", spec.Image, "origin", o.Origin, "host_uid", v.HostUID, "stopped", spec.Stopped, "reason", o.Reason)
 	return m.live(v), nil
+}
+
+// containerOptions are the engine's options of v's container: its name,
+// ID range and networks, limited by the applied rspec.
+func containerOptions(spec Spec, v *VServer, applied Rspec, cgroupParent string) engine.Options {
+	opts := engine.Options{
+		Name: containerName(spec.Slice), Hostname: hostname(spec.Slice), Network: spec.Network,
+		Volumes: spec.Volumes, IdleInit: true, StopSignal: "SIGTERM", CgroupParent: cgroupParent,
+		UIDMap: []engine.IDMap{{ContainerID: 0, HostID: v.HostUID, Size: v.IDSize}},
+		GIDMap: []engine.IDMap{{ContainerID: 0, HostID: v.HostUID, Size: v.IDSize}},
+	}
+	engineOptions(applied, &opts)
+	if spec.Overlay != nil {
+		spec.Overlay.networkOptions(&opts)
+	}
+	return opts
 }
 
 // adminOnly refuses what only the node's admin may give a vserver: host
@@ -208,8 +227,9 @@ func (m *Manager) claim(spec Spec, o CreateOptions, applied Rspec, now time.Time
 }
 
 // discard removes all of v: its container (by record or by name, for a
-// create killed before the record named it), record and ID range.
-func (m *Manager) discard(v *VServer) error {
+// create killed before the record named it), record and ID range, and,
+// with releaseNet, its slice's overlay network once nothing is on it.
+func (m *Manager) discard(v *VServer, releaseNet bool) error {
 	ref := v.ContainerID
 	if ref == "" && v.HostUID != 0 {
 		// A create killed before the record named its container: the one
@@ -228,6 +248,9 @@ func (m *Manager) discard(v *VServer) error {
 			return fmt.Errorf("remove vserver %s: %w", v.Slice, err)
 		}
 		m.releaseCgroupParent(parent)
+	}
+	if releaseNet && v.Overlay != nil {
+		m.releaseOverlay(v.Slice, v.Overlay)
 	}
 	unlock, err := m.lock()
 	if err != nil {
@@ -255,7 +278,7 @@ func (m *Manager) Refuse(spec Spec, origin, reason string) error {
 		if old.Status == StateRefused && old.Reason == reason && old.Origin == origin {
 			return nil
 		}
-		if err := m.discard(old); err != nil {
+		if err := m.discard(old, true); err != nil {
 			return err
 		}
 	}
@@ -534,7 +557,7 @@ func (m *Manager) Remove(slice string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.discard(v); err != nil {
+	if err := m.discard(v, true); err != nil {
 		return err
 	}
 	os.Remove(filepath.Join(m.dir, "locks", slice))

@@ -39,6 +39,9 @@ type Spec struct {
 	// Network is the engine network it joins; empty is pcr's default.
 	Network string   `json:"network,omitempty"`
 	Volumes []string `json:"volumes,omitempty"`
+	// Overlay is its place on the slice's network across nodes, joined
+	// beside Network; nil for none.
+	Overlay *Overlay `json:"overlay,omitempty"`
 	// Stopped is the source's wish that the vserver not run (a slice
 	// stopped at its authority); on a record it says the source stopped
 	// it, so the node manager does not take it for crashed.

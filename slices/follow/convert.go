@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,13 +13,20 @@ import (
 	"pcr/vserver/node"
 )
 
-// specsOf is the slivers as the vservers the node manager keeps. The
-// sliver's overlay network is not in the spec yet (Follower.Sliver has it).
-func specsOf(slivers []api.Sliver) []vserver.Spec {
+// specsOf is the slivers as the vservers the node manager keeps; local
+// is this node's underlay address, the source of its slices' overlay
+// tunnels ("" when the node has none: such a vserver then fails, saying
+// so).
+func specsOf(slivers []api.Sliver, local string) []vserver.Spec {
 	out := make([]vserver.Spec, 0, len(slivers))
 	for _, s := range slivers {
-		out = append(out, vserver.Spec{Slice: s.Slice, Image: s.Image, Rspec: s.Rspec, Expires: s.Expires,
-			Stopped: s.Stopped, RestartGeneration: s.RestartGeneration})
+		spec := vserver.Spec{Slice: s.Slice, Image: s.Image, Rspec: s.Rspec, Expires: s.Expires,
+			Stopped: s.Stopped, RestartGeneration: s.RestartGeneration}
+		if n := s.Network; n != nil {
+			spec.Overlay = &vserver.Overlay{VNI: n.VNI, Subnet: n.Subnet, Address: n.Address, Local: local,
+				Peers: slices.Clone(n.Peers)}
+		}
+		out = append(out, spec)
 	}
 	return out
 }

@@ -1,9 +1,13 @@
 package follow
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"pcr/rspec"
+	"pcr/slices/api"
 	"pcr/vserver"
 	"pcr/vserver/node"
 )
@@ -70,5 +74,45 @@ func TestReasonOfAStoppedVserver(t *testing.T) {
 		if got := reasonOf(&tt.v); got != tt.want {
 			t.Errorf("%s: reasonOf = %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// A sliver's network is its vserver's place on the slice overlay, sourced
+// at this node's underlay address; a sliver without one has none.
+func TestSpecsOfOverlay(t *testing.T) {
+	slivers := []api.Sliver{
+		{Slice: "pl_a", Image: "busybox", Network: &api.SliverNetwork{VNI: 4300, Subnet: "10.96.100.0/24", Address: "10.96.100.2",
+			Peers: []string{"10.202.0.2", "10.202.0.3"}}},
+		{Slice: "pl_b", Image: "busybox"},
+	}
+	specs := specsOf(slivers, "10.202.0.1")
+	if len(specs) != 2 {
+		t.Fatalf("specsOf = %+v, want 2 specs", specs)
+	}
+	want := vserver.Overlay{VNI: 4300, Subnet: "10.96.100.0/24", Address: "10.96.100.2", Local: "10.202.0.1",
+		Peers: []string{"10.202.0.2", "10.202.0.3"}}
+	if o := specs[0].Overlay; o == nil || o.VNI != want.VNI || o.Subnet != want.Subnet || o.Address != want.Address ||
+		o.Local != want.Local || !slices.Equal(o.Peers, want.Peers) {
+		t.Errorf("pl_a overlay = %+v, want %+v", o, want)
+	}
+	if specs[1].Overlay != nil {
+		t.Errorf("pl_b has no network but got overlay %+v", specs[1].Overlay)
+	}
+	// The spec keeps its own peers: the assignment it came from is kept
+	// and compared with the next one.
+	slivers[0].Network.Peers[0] = "10.202.0.9"
+	if specs[0].Overlay.Peers[0] != "10.202.0.2" {
+		t.Errorf("the spec shares its peers with the sliver: %v", specs[0].Overlay.Peers)
+	}
+}
+
+// A node that knows no underlay address of its own gets an overlay spec
+// without one, and the node manager fails that vserver with the reason.
+func TestSpecsOfOverlayWithoutAnAddress(t *testing.T) {
+	specs := specsOf([]api.Sliver{{Slice: "pl_a", Image: "busybox", Rspec: rspec.Rspec{Memory: 64 << 20},
+		Network: &api.SliverNetwork{VNI: 4300, Subnet: "10.96.100.0/24", Address: "10.96.100.2"}}}, "")
+	err := specs[0].Validate(time.Now())
+	if err == nil || !strings.Contains(err.Error(), "start pcr node serve with --address") {
+		t.Errorf("Validate = %v, want the missing underlay address said", err)
 	}
 }

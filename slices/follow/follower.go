@@ -169,11 +169,11 @@ func (f *Follower) Desired(context.Context) ([]vserver.Spec, error) {
 		}
 		return nil, fmt.Errorf("no assignment from the authority yet")
 	}
-	return specsOf(f.assigned.Slivers), nil
+	return specsOf(f.assigned.Slivers, f.cfg.Address), nil
 }
 
-// Sliver is the authority's sliver of slice in the last assignment, with
-// what a vserver.Spec does not carry (its overlay network).
+// Sliver is the authority's sliver of slice in the last assignment, as
+// the authority sent it.
 func (f *Follower) Sliver(slice string) (api.Sliver, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

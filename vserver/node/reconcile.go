@@ -23,9 +23,10 @@ const (
 	ActUpdate   ActionKind = "update"   // limits changed in place
 	ActExpiry   ActionKind = "set-expiry"
 	ActRevive   ActionKind = "revive"
-	ActStop     ActionKind = "stop"    // the source wants it stopped (not the admin's hold)
-	ActStart    ActionKind = "start"   // the source's stop is lifted
-	ActRestart  ActionKind = "restart" // the source asked for a restart (a higher generation)
+	ActStop     ActionKind = "stop"      // the source wants it stopped (not the admin's hold)
+	ActStart    ActionKind = "start"     // the source's stop is lifted
+	ActRestart  ActionKind = "restart"   // the source asked for a restart (a higher generation)
+	ActPeers    ActionKind = "set-peers" // the slice overlay's other nodes changed, in place
 	ActRemove   ActionKind = "remove"
 	ActRefuse   ActionKind = "refuse"
 	ActFail     ActionKind = "fail" // the assignment cannot be made; recorded with the reason
@@ -212,6 +213,9 @@ func plan(in planInput) []Action {
 		if !c.Expires.Equal(d.Expires) {
 			acts = append(acts, Action{Kind: ActExpiry, Slice: d.Slice, Spec: d, Origin: in.Origin, Reason: expiryChange(c.Expires, d.Expires)})
 		}
+		if why := peersChange(c.Overlay, d.Overlay); why != "" {
+			acts = append(acts, Action{Kind: ActPeers, Slice: d.Slice, Spec: d, Origin: in.Origin, Reason: why})
+		}
 		if kind, why := runChange(c, d); kind != "" {
 			acts = append(acts, Action{Kind: kind, Slice: d.Slice, Spec: d, Origin: in.Origin, Reason: why})
 			continue
@@ -274,7 +278,68 @@ func replaced(have, want vserver.Spec) string {
 	case !slices.Equal(have.Volumes, want.Volumes):
 		return "volumes changed"
 	}
+	return overlayChange(have.Overlay, want.Overlay)
+}
+
+// overlayChange says what changed of a slice overlay that its vserver's
+// container cannot take in place: all but the peers (its address, the
+// tunnel's VNI and local address are set when the container starts).
+func overlayChange(have, want *vserver.Overlay) string {
+	switch {
+	case have == nil && want == nil:
+		return ""
+	case have == nil:
+		return fmt.Sprintf("joins slice overlay VNI %d", want.VNI)
+	case want == nil:
+		return fmt.Sprintf("leaves slice overlay VNI %d", have.VNI)
+	case have.VNI != want.VNI:
+		return fmt.Sprintf("slice overlay VNI changed from %d to %d", have.VNI, want.VNI)
+	case have.Subnet != want.Subnet:
+		return fmt.Sprintf("slice overlay subnet changed from %s to %s", have.Subnet, want.Subnet)
+	case have.Address != want.Address:
+		return fmt.Sprintf("slice overlay address changed from %s to %s", have.Address, want.Address)
+	case have.Local != want.Local:
+		return fmt.Sprintf("node's underlay address changed from %q to %q", have.Local, want.Local)
+	}
 	return ""
+}
+
+// peersChange says how the other nodes of a slice overlay changed, or ""
+// when they did not; their order and repeats do not count. Only called
+// once overlayChange found nothing else changed.
+func peersChange(have, want *vserver.Overlay) string {
+	if have == nil || want == nil {
+		return ""
+	}
+	h, w := peerSet(have.Peers), peerSet(want.Peers)
+	if slices.Equal(h, w) {
+		return ""
+	}
+	var added, gone []string
+	for _, p := range w {
+		if !slices.Contains(h, p) {
+			added = append(added, p)
+		}
+	}
+	for _, p := range h {
+		if !slices.Contains(w, p) {
+			gone = append(gone, p)
+		}
+	}
+	var out []string
+	if len(added) > 0 {
+		out = append(out, "added "+strings.Join(added, ","))
+	}
+	if len(gone) > 0 {
+		out = append(out, "gone "+strings.Join(gone, ","))
+	}
+	return "slice overlay peers changed: " + strings.Join(out, "; ")
+}
+
+func peerSet(peers []string) []string {
+	out := slices.Clone(peers)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // rspecChange lists what an update changes, field by field.
@@ -517,6 +582,8 @@ func (r *Reconciler) apply(a Action) error {
 		err = r.mgr.StartBySource(a.Slice)
 	case ActRestart:
 		err = r.mgr.RestartBySource(a.Slice, a.Spec.RestartGeneration)
+	case ActPeers:
+		err = r.mgr.SetPeers(a.Slice, a.Spec.Overlay.Peers)
 	}
 	if err != nil {
 		r.failed(a, err)

@@ -30,6 +30,19 @@ func generation(g int64) func(*vserver.Spec) {
 }
 func held(v *vserver.VServer) { v.Held = true }
 
+// onOverlay puts a spec on the slice overlay VNI 4300 from node
+// 10.202.0.1, changed by mods.
+func onOverlay(mods ...func(*vserver.Overlay)) func(*vserver.Spec) {
+	return func(s *vserver.Spec) {
+		s.Overlay = &vserver.Overlay{VNI: 4300, Subnet: "10.96.100.0/24", Address: "10.96.100.2",
+			Local: "10.202.0.1", Peers: []string{"10.202.0.2", "10.202.0.3"}}
+		for _, m := range mods {
+			m(s.Overlay)
+		}
+	}
+}
+func peers(p ...string) func(*vserver.Overlay) { return func(o *vserver.Overlay) { o.Peers = p } }
+
 // vs is a vserver on the node in state, of origin, made from s as asked.
 func vs(s vserver.Spec, origin, state string, mods ...func(*vserver.VServer)) *vserver.VServer {
 	v := &vserver.VServer{Spec: s, Origin: origin, Applied: s.Rspec, State: state, Created: now.Add(-time.Hour)}
@@ -240,6 +253,65 @@ func TestPlan(t *testing.T) {
 			current: []*vserver.VServer{vs(spec("pl_a", stopped), src, vserver.StateStopped)}},
 		{name: "an admin's vserver created stopped is not revived",
 			current: []*vserver.VServer{vs(spec("pl_a", stopped), vserver.OriginAdmin, vserver.StateStopped)}},
+
+		// The slice overlay: its peers change in place, the rest of it
+		// only with a new container.
+		{name: "a slice on an overlay is created", desired: []vserver.Spec{spec("pl_a", onOverlay())},
+			want: []string{"create pl_a: assigned"}},
+		{name: "a matching overlay is left alone", desired: []vserver.Spec{spec("pl_a", onOverlay())},
+			current: []*vserver.VServer{vs(spec("pl_a", onOverlay()), src, vserver.StateRunning)}},
+		{name: "the same peers in another order and repeated are no change",
+			desired: []vserver.Spec{spec("pl_a", onOverlay(peers("10.202.0.3", "10.202.0.2", "10.202.0.3")))},
+			current: []*vserver.VServer{vs(spec("pl_a", onOverlay()), src, vserver.StateRunning)}},
+		{name: "a new peer is set in place", desired: []vserver.Spec{spec("pl_a", onOverlay(peers("10.202.0.2", "10.202.0.3", "10.202.0.4")))},
+			current: []*vserver.VServer{vs(spec("pl_a", onOverlay()), src, vserver.StateRunning)},
+			want:    []string{"set-peers pl_a: slice overlay peers changed: added 10.202.0.4"}},
+		{name: "a peer gone and one added", desired: []vserver.Spec{spec("pl_a", onOverlay(peers("10.202.0.2", "10.202.0.9")))},
+			current: []*vserver.VServer{vs(spec("pl_a", onOverlay()), src, vserver.StateRunning)},
+			want:    []string{"set-peers pl_a: slice overlay peers changed: added 10.202.0.9; gone 10.202.0.3"}},
+		{name: "the last peers gone", desired: []vserver.Spec{spec("pl_a", onOverlay(peers()))},
+			current: []*vserver.VServer{vs(spec("pl_a", onOverlay()), src, vserver.StateRunning)},
+			want:    []string{"set-peers pl_a: slice overlay peers changed: gone 10.202.0.2,10.202.0.3"}},
+		{name: "peers of a stopped slice's vserver are set, and it stays stopped",
+			desired: []vserver.Spec{spec("pl_a", stopped, onOverlay(peers("10.202.0.2")))},
+			current: []*vserver.VServer{vs(spec("pl_a", stopped, onOverlay()), src, vserver.StateStopped)},
+			want:    []string{"set-peers pl_a: slice overlay peers changed: gone 10.202.0.3"}},
+		{name: "peers go with an rspec change, in place",
+			desired: []vserver.Spec{spec("pl_a", withMemory(128<<20), onOverlay(peers("10.202.0.2")))},
+			current: []*vserver.VServer{vs(spec("pl_a", onOverlay()), src, vserver.StateRunning)},
+			want:    []string{"update pl_a: rspec changed: memory 64M -> 128M", "set-peers pl_a: slice overlay peers changed: gone 10.202.0.3"}},
+		{name: "a new address recreates, peers and all", desired: []vserver.Spec{spec("pl_a", onOverlay(peers("10.202.0.2"), func(o *vserver.Overlay) { o.Address = "10.96.100.5" }))},
+			current: []*vserver.VServer{vs(spec("pl_a", onOverlay()), src, vserver.StateRunning)},
+			want:    []string{"recreate pl_a: slice overlay address changed from 10.96.100.2 to 10.96.100.5"}},
+		{name: "a new VNI recreates", desired: []vserver.Spec{spec("pl_a", onOverlay(func(o *vserver.Overlay) { o.VNI = 4301 }))},
+			current: []*vserver.VServer{vs(spec("pl_a", onOverlay()), src, vserver.StateRunning)},
+			want:    []string{"recreate pl_a: slice overlay VNI changed from 4300 to 4301"}},
+		{name: "a new subnet recreates", desired: []vserver.Spec{spec("pl_a", onOverlay(func(o *vserver.Overlay) { o.Subnet, o.Address = "10.96.200.0/24", "10.96.200.2" }))},
+			current: []*vserver.VServer{vs(spec("pl_a", onOverlay()), src, vserver.StateRunning)},
+			want:    []string{"recreate pl_a: slice overlay subnet changed from 10.96.100.0/24 to 10.96.200.0/24"}},
+		{name: "a new underlay address recreates", desired: []vserver.Spec{spec("pl_a", onOverlay(func(o *vserver.Overlay) { o.Local = "10.202.0.7" }))},
+			current: []*vserver.VServer{vs(spec("pl_a", onOverlay()), src, vserver.StateRunning)},
+			want:    []string{`recreate pl_a: node's underlay address changed from "10.202.0.1" to "10.202.0.7"`}},
+		{name: "an overlay added recreates", desired: []vserver.Spec{spec("pl_a", onOverlay())},
+			current: []*vserver.VServer{vs(spec("pl_a"), src, vserver.StateRunning)},
+			want:    []string{"recreate pl_a: joins slice overlay VNI 4300"}},
+		{name: "an overlay removed recreates", desired: []vserver.Spec{spec("pl_a")},
+			current: []*vserver.VServer{vs(spec("pl_a", onOverlay()), src, vserver.StateRunning)},
+			want:    []string{"recreate pl_a: leaves slice overlay VNI 4300"}},
+		{name: "an overlay on a node without an underlay address fails with the reason",
+			desired: []vserver.Spec{spec("pl_a", onOverlay(func(o *vserver.Overlay) { o.Local = "" }))},
+			want:    []string{"fail pl_a: vserver pl_a: slice overlay needs this node's underlay address: start pcr node serve with --address"}},
+		{name: "that failure is recorded once",
+			desired: []vserver.Spec{spec("pl_a", onOverlay(func(o *vserver.Overlay) { o.Local = "" }))},
+			current: []*vserver.VServer{vs(spec("pl_a", onOverlay(func(o *vserver.Overlay) { o.Local = "" })), src, vserver.StateFailed,
+				func(v *vserver.VServer) {
+					v.Reason = "vserver pl_a: slice overlay needs this node's underlay address: start pcr node serve with --address"
+				})}},
+		{name: "losing the underlay address keeps the running vserver as it is",
+			desired: []vserver.Spec{spec("pl_a", onOverlay(func(o *vserver.Overlay) { o.Local = "" }))},
+			current: []*vserver.VServer{vs(spec("pl_a", onOverlay()), src, vserver.StateRunning)},
+			want: []string{"skip pl_a: the assigned spec is invalid (vserver pl_a: slice overlay needs this node's underlay address: " +
+				"start pcr node serve with --address); the vserver keeps its current one"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -364,6 +436,11 @@ func applyPlan(as []Action, current []*vserver.VServer) []*vserver.VServer {
 			if !v.Held {
 				v.State = vserver.StateRunning
 			}
+		case ActPeers:
+			v := bySlice[a.Slice]
+			o := *v.Overlay
+			o.Peers = a.Spec.Overlay.Peers
+			v.Overlay = &o
 		}
 	}
 	var out []*vserver.VServer
@@ -375,4 +452,36 @@ func applyPlan(as []Action, current []*vserver.VServer) []*vserver.VServer {
 		}
 	}
 	return out
+}
+
+// A slice overlay's changes reach their fixed point in one pass, and a
+// change of peers alone never replaces a container.
+func TestPlanOverlayChangesAreIdempotent(t *testing.T) {
+	desired := []vserver.Spec{
+		spec("pl_a", onOverlay(peers("10.202.0.4"))),
+		spec("pl_b", onOverlay(func(o *vserver.Overlay) { o.Address = "10.96.100.9" })),
+		spec("pl_c", onOverlay()),
+		spec("pl_d"),
+	}
+	current := []*vserver.VServer{
+		vs(spec("pl_a", onOverlay()), src, vserver.StateRunning),
+		vs(spec("pl_b", onOverlay()), src, vserver.StateRunning),
+		vs(spec("pl_d", onOverlay()), src, vserver.StateRunning),
+	}
+	in := planInput{Origin: src, HaveDesired: true, Desired: desired, Current: current, Now: now}
+	first := plan(in)
+	kinds := map[string]ActionKind{}
+	for _, a := range first {
+		kinds[a.Slice] = a.Kind
+	}
+	want := map[string]ActionKind{"pl_a": ActPeers, "pl_b": ActRecreate, "pl_c": ActCreate, "pl_d": ActRecreate}
+	for slice, k := range want {
+		if kinds[slice] != k {
+			t.Errorf("%s: %s, want %s (plan:\n%s)", slice, kinds[slice], k, acts(first))
+		}
+	}
+	in.Current = applyPlan(first, current)
+	if got := acts(plan(in)); got != "" {
+		t.Fatalf("second plan is not empty:\n%s", got)
+	}
 }
