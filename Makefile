@@ -34,6 +34,8 @@ all: build
 build:
 	mkdir -p bin
 	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr .
+	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-init ./cmd/pcr-init
+	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-authority ./cmd/pcr-authority
 	ln -sfn pcr bin/pcr-oci
 
 # The images are made with bin/pcr (import, build, save, load), hence the dependency on build.

@@ -2,27 +2,31 @@ package runtime
 
 import (
 	"fmt"
-	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
 
 // sendConsole hands the pty master to whoever listens on the console
-// socket, as runc does (podman's conmon, `recvtty`).
+// socket, as runc does (podman's conmon, `recvtty`). Raw syscalls rather
+// than package net, which would otherwise be linked into pcr-init and add
+// its package initialisation to every container start.
 func sendConsole(path string, master *os.File) error {
-	conn, err := net.Dial("unix", path)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("console socket %s: %w", path, err)
 	}
-	defer conn.Close()
-	uc, ok := conn.(*net.UnixConn)
-	if !ok {
-		return fmt.Errorf("console socket %s is not a unix socket", path)
+	defer unix.Close(fd)
+	for {
+		err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
+		if err != unix.EINTR {
+			break
+		}
 	}
-	name := master.Name()
-	_, _, err = uc.WriteMsgUnix([]byte(name), unix.UnixRights(int(master.Fd())), nil)
 	if err != nil {
+		return fmt.Errorf("console socket %s: connect: %w", path, err)
+	}
+	if err := unix.Sendmsg(fd, []byte(master.Name()), unix.UnixRights(int(master.Fd())), nil, 0); err != nil {
 		return fmt.Errorf("send pty master to %s: %w", path, err)
 	}
 	return nil

@@ -137,40 +137,15 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	if err := st.save(); err != nil {
 		return nil, err
 	}
-	res := specs.LinuxResources{}
-	if spec.Linux.Resources != nil {
-		res = *spec.Linux.Resources
-	}
-	res.Devices = cgroupDevices(spec)
-	if err := cg.Apply(&res); err != nil {
-		return nil, fmt.Errorf("create container %s: %w", o.ID, err)
-	}
-	st.Cgroup = cg.State()
-	r.Trace.Stage("cgroup created and limits written (%s)", cgroup.Mode())
-	cgFD, err := cg.FD()
-	if err != nil {
-		return nil, err
-	}
-	if cgFD >= 0 {
-		defer unix.Close(cgFD)
-		if _, ok := ns.parentJoins["cgroup"]; ok {
-			// clone3(CLONE_INTO_CGROUP) is checked against the cgroup
-			// namespace the spawning thread has joined; with nsdelegate
-			// the kernel refuses (ENOENT) a move from outside its root,
-			// where we are. Place the init by pid from ours instead.
-			cgFD = -1
-		}
-	}
 
 	fifo, err := os.OpenFile(st.fifoPath(), unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open exec fifo: %w", err)
 	}
 	defer fifo.Close()
-
 	so := spawnOpts{
 		ns: ns, fifo: fifo,
-		stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr, cgroupFD: cgFD,
+		stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr, cgroupFD: -1,
 		uidMaps: idMaps(spec.Linux.UIDMappings), gidMaps: idMaps(spec.Linux.GIDMappings),
 	}
 	if r.Trace.Enabled() {
@@ -182,11 +157,54 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	for i := 0; i < o.PreserveFDs; i++ {
 		so.preserve = append(so.preserve, os.NewFile(uintptr(3+i), "preserved"))
 	}
-	init, err = spawn(so)
-	if err != nil {
-		return nil, err
+	spawnInit := func() error {
+		if init, err = spawn(so); err != nil {
+			return err
+		}
+		r.Trace.Stage("init re-exec'd with clone flags %#x", ns.cloneFlags)
+		return nil
 	}
-	r.Trace.Stage("init re-exec'd with clone flags %#x", ns.cloneFlags)
+	// v1 places the init by pid once it runs, so it is started before its
+	// cgroup is made: the start of its Go runtime, the longest stage of a
+	// create, then overlaps the writes to every v1 hierarchy. It does
+	// nothing before its config, sent (in onPid) once it is in the cgroup.
+	// v2 clones it straight into a cgroup that must already exist.
+	spawnFirst := st.Cgroup.Version != cgroup.ModeV2
+	if spawnFirst {
+		if err := spawnInit(); err != nil {
+			return nil, err
+		}
+	}
+	res := specs.LinuxResources{}
+	if spec.Linux.Resources != nil {
+		res = *spec.Linux.Resources
+	}
+	res.Devices = cgroupDevices(spec)
+	if err := cg.Apply(&res); err != nil {
+		return nil, fmt.Errorf("create container %s: %w", o.ID, err)
+	}
+	st.Cgroup = cg.State()
+	r.Trace.Stage("cgroup created and limits written (%s)", cgroup.Mode())
+	cgFD := -1
+	if !spawnFirst {
+		if cgFD, err = cg.FD(); err != nil {
+			return nil, err
+		}
+		if cgFD >= 0 {
+			defer unix.Close(cgFD)
+			if _, ok := ns.parentJoins["cgroup"]; ok {
+				// clone3(CLONE_INTO_CGROUP) is checked against the cgroup
+				// namespace the spawning thread has joined; with nsdelegate
+				// the kernel refuses (ENOENT) a move from outside its root,
+				// where we are. Place the init by pid from ours instead.
+				cgFD = -1
+			}
+		}
+		so.cgroupFD = cgFD
+		if err := spawnInit(); err != nil {
+			return nil, err
+		}
+	}
 
 	cfg := &initConfig{
 		ID: o.ID, Bundle: bundle, Spec: spec, Rootfs: rootfs, NoPivot: o.NoPivot,
@@ -245,10 +263,9 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 			c.PtyMaster = init.ptyMaster
 		}
 	}
+	// No save here: the record already holds the pid (onPid) and the
+	// status is never stored, only derived from the live init and the fifo.
 	st.Status = StatusCreated
-	if err := st.save(); err != nil {
-		return nil, err
-	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, st.Pid); err != nil {
 			return nil, err

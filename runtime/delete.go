@@ -20,7 +20,17 @@ func (r *Runtime) Delete(id string, force bool) error {
 	if err != nil {
 		return err
 	}
+	return r.delete(st, force)
+}
+
+// delete is Delete on a state already in hand: run has it from create and
+// need not read and parse state.json (the whole spec) again.
+func (r *Runtime) delete(st *State, force bool) error {
+	id := st.ID
 	unlock, err := lockDir(st.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("container %s: %w", id, ErrNotExist)
+	}
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ type child struct {
 	exitErr   error
 }
 
-// spawnOpts describe one re-exec of /proc/self/exe as `pcr init`.
+// spawnOpts describe one re-exec of pcr-init (or /proc/self/exe) as `pcr init`.
 type spawnOpts struct {
 	ns       nsPlan
 	preserve []*os.File // fds 3… in the child, kept across exec (--preserve-fds)
@@ -52,7 +52,7 @@ func spawn(o spawnOpts) (*child, error) {
 	defer childSock.Close()
 
 	cmd := &exec.Cmd{
-		Path:   "/proc/self/exe",
+		Path:   initBinary(),
 		Args:   []string{"pcr", "init"},
 		Stdin:  o.stdin,
 		Stdout: o.stdout,

@@ -27,7 +27,7 @@ func (r *Runtime) Run(o RunOpts) (int, error) {
 	}
 	if o.Detach {
 		if err := r.start(c.State); err != nil {
-			r.Delete(o.ID, true)
+			r.delete(c.State, true)
 			return 0, err
 		}
 		return 0, nil
@@ -35,14 +35,14 @@ func (r *Runtime) Run(o RunOpts) (int, error) {
 	fg := startForeground(c.State.Pid, c.PtyMaster)
 	if err := r.start(c.State); err != nil {
 		fg.stop()
-		r.Delete(o.ID, true)
+		r.delete(c.State, true)
 		return 0, err
 	}
 	status := c.Wait()
 	fg.stop()
 	r.Trace.Stage("container exited with status %d", status)
 	defer r.Trace.Stage("container deleted")
-	if err := r.Delete(o.ID, true); err != nil {
+	if err := r.delete(c.State, true); err != nil {
 		return status, err
 	}
 	return status, nil

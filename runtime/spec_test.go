@@ -91,12 +91,12 @@ func TestLoadSpecErrors(t *testing.T) {
 }
 
 func TestValidateID(t *testing.T) {
-	for _, id := range []string{"a", "abc-123", "A.b_c+d", strings.Repeat("x", 200)} {
+	for _, id := range []string{"a", "abc-123", "A.b_c+d", "9", strings.Repeat("x", 1024)} {
 		if err := ValidateID(id); err != nil {
 			t.Errorf("%q: %v", id, err)
 		}
 	}
-	for _, id := range []string{"", ".", "..", "../x", "a/b", "-x", "a b", "a\x00b", ".hidden"} {
+	for _, id := range []string{"", ".", "..", "../x", "a/b", "-x", "+x", "a b", "a\x00b", ".hidden", "a:b", strings.Repeat("x", 1025)} {
 		if err := ValidateID(id); err == nil {
 			t.Errorf("%q accepted", id)
 		}

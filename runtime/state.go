@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -62,11 +61,21 @@ type State struct {
 	dir    string
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]*$`)
-
-// ValidateID refuses ids that could escape the state root or confuse tools.
+// ValidateID refuses ids that could escape the state root or confuse tools:
+// ^[A-Za-z0-9][A-Za-z0-9_.+-]*$, at most 1024 bytes. A loop rather than a
+// package-level regexp, which the container's init would compile at start.
 func ValidateID(id string) error {
-	if len(id) == 0 || len(id) > 1024 || !idPattern.MatchString(id) || id == "." || id == ".." {
+	ok := len(id) > 0 && len(id) <= 1024
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '+' || c == '-'):
+		default:
+			ok = false
+		}
+	}
+	if !ok {
 		return fmt.Errorf("invalid container id %q: use letters, digits and _ . + -", id)
 	}
 	return nil
