@@ -308,5 +308,8 @@ func (c *Client) Watch(parent context.Context, node string, fn func(*Assignment)
 		}
 		return c.unreachable(err)
 	}
+	if parent.Err() != nil {
+		return parent.Err()
+	}
 	return fmt.Errorf("watch %s: the authority closed the stream", node)
 }
