@@ -40,19 +40,19 @@ lab_node_pcr() {
 
 # _lab_wait WHAT SECONDS CMD...: poll CMD every 0.1 s.
 _lab_wait() {
-	local what=$1 limit=$2 i
+	local what=$1 end=$((SECONDS + $2))
 	shift 2
-	for ((i = 0; i < limit * 10; i++)); do
+	while ((SECONDS < end)); do
 		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
-	_lab_say "gave up waiting for $what after ${limit}s"
+	_lab_say "gave up waiting for $what"
 	return 1
 }
 
 _lab_nodes_up() {
 	local want=$1
-	[[ $(lab_pcr node ls --format json | python3 -c 'import json,sys; print(sum(n.get("health")=="up" for n in json.load(sys.stdin)))') -ge $want ]]
+	[[ $(lab_pcr node ls --format json | grep -c '"health":"up"') -ge $want ]]
 }
 
 lab_up() {
@@ -60,6 +60,9 @@ lab_up() {
 	local n=$2 i node addr token
 	[[ $(id -u) == 0 ]] || { _lab_say "needs root"; return 1; }
 	[[ -x $lab_repo/bin/pcr-authority ]] || { _lab_say "bin/pcr-authority is missing: run make build"; return 1; }
+	lab_busybox=$lab_repo/rootfs-fixtures/build/busybox.tar
+	[[ -f $lab_busybox ]] || lab_busybox=$lab_repo/rootfs-fixtures/build/busybox/busybox.tar
+	[[ -f $lab_busybox ]] || { _lab_say "the busybox fixture is missing: run make fixtures"; return 1; }
 	lab_tag=pcrlab$$
 	mkdir -p "$lab_dir"
 	chmod 0711 "$lab_dir"
@@ -86,8 +89,8 @@ lab_up() {
 		ip -n "${lab_tag}h" link set "ul-$node" master ul up
 		ip -n "$lab_tag$node" addr add "$addr/24" dev ul0
 		ip -n "$lab_tag$node" link set ul0 up
-		lab_node_pcr "$node" import "$lab_repo/rootfs-fixtures/build/busybox/busybox.tar" busybox >/dev/null
-		token=$(lab_pcr authority add-node "$node" --address "$addr" | grep -o 'pcrjoin-[a-z0-9._-]*' | head -1)
+		lab_node_pcr "$node" import "$lab_busybox" busybox >/dev/null
+		token=$(lab_pcr authority add-node "$node" --address "$addr" 2>/dev/null | grep -o 'pcrjoin-[a-z0-9._-]*' | head -1)
 		[[ -n $token ]] || { _lab_say "add-node $node gave no token"; return 1; }
 		nsenter --net="/run/netns/$lab_tag$node" -- "$lab_pcr_bin" --root "$lab_dir/$node/root" --state "$lab_dir/$node/state" \
 			node serve --authority "https://$lab_hub_addr:$lab_port" --name "$node" --join-token "$token" \

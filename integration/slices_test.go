@@ -2,6 +2,8 @@ package integration
 
 import (
 	"encoding/json"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -250,4 +252,65 @@ func TestSliceAccessControl(t *testing.T) {
 	}
 	c.pcrEnv(c.hub, as("alice"), "slice", "delete", "alpha_one").ok(t)
 	c.waitGone("alpha_one", "n1")
+}
+
+// TestSliceOverlayConnectsOnlyItsVservers: the vservers of one slice reach
+// each other across nodes at the addresses the authority gave them; a
+// vserver of another slice, and the nodes themselves, cannot.
+func TestSliceOverlayConnectsOnlyItsVservers(t *testing.T) {
+	c := newCluster(t, 3)
+	const a, b = "demo_net", "other_net"
+	c.cli("slice", "create", a, "--image", "busybox", "--nodes", "n1,n2,n3").ok(t)
+	c.cli("slice", "create", b, "--image", "busybox", "--nodes", "n1,n2").ok(t)
+	c.waitRunning(a, "n1", "n2", "n3")
+	c.waitRunning(b, "n1", "n2")
+	sa, sb := c.status(a).Slice.Network, c.status(b).Slice.Network
+	if sa == nil || sb == nil || sa.VNI == sb.VNI || sa.Subnet == sb.Subnet {
+		t.Fatalf("slices need their own overlays: %+v and %+v", sa, sb)
+	}
+	// busybox's ping needs a raw socket, which root of a user namespace
+	// has not in a network namespace the host owns: TCP it is. Each
+	// vserver serves its node's name.
+	for _, n := range []string{"n1", "n2", "n3"} {
+		c.vserverExec(n, a, "sh", "-c", "mkdir -p /tmp/www && echo "+n+" >/tmp/www/id && httpd -p 8080 -h /tmp/www").ok(t)
+	}
+	fetch := func(node, slice, addr string) result {
+		// nc -w bounds the connect (Debian's busybox wget crashes with -T).
+		r := c.vserverExec(node, slice, "sh", "-c", `printf 'GET /id HTTP/1.0\r\n\r\n' | nc -w 3 `+addr+` 8080 | tail -n 1`)
+		if r.code == 0 && strings.TrimSpace(r.stdout) == "" {
+			r.code = 1
+		}
+		return r
+	}
+	for _, from := range []string{"n1", "n2", "n3"} {
+		for _, to := range []string{"n1", "n2", "n3"} {
+			if from == to {
+				continue
+			}
+			r := fetch(from, a, sa.Addresses[to])
+			if r.code != 0 || strings.TrimSpace(r.stdout) != to {
+				t.Errorf("%s on %s cannot reach its peer on %s at %s: exit %d %q %s", a, from, to, sa.Addresses[to], r.code, r.stdout, r.stderr)
+			}
+		}
+	}
+	// The other slice's vservers, one beside a's on n1 and one on n2, even
+	// with a route to a's subnet (added by the host: root of a vserver may
+	// not change routes), get nothing through.
+	pid := strconv.Itoa(c.vservers("n1")[b].Pid)
+	if out, err := exec.Command("nsenter", "-t", pid, "-n", "ip", "route", "add", sa.Subnet, "dev", "eth1").CombinedOutput(); err != nil {
+		t.Fatalf("route to %s in %s's netns: %v: %s", sa.Subnet, b, err, out)
+	}
+	for _, to := range []string{"n1", "n2"} {
+		if r := fetch("n1", b, sa.Addresses[to]); r.code == 0 {
+			t.Errorf("%s on n1 reached %s's vserver on %s at %s: %q", b, a, to, sa.Addresses[to], r.stdout)
+		}
+	}
+	// The node itself is not on the overlay.
+	cmd := exec.Command("ip", "netns", "exec", c.nodeNS("n1"), "timeout", "4", "bash", "-c", "echo > /dev/tcp/"+sa.Addresses["n2"]+"/8080")
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Errorf("node n1 reached %s's vserver on n2: %s", a, out)
+	}
+	c.cli("slice", "delete", a, b).ok(t)
+	c.waitGone(a, "n1", "n2", "n3")
+	c.waitGone(b, "n1", "n2")
 }

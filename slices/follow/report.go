@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"pcr/slices/api"
+	"pcr/vserver"
 	"pcr/vserver/node"
 )
 
@@ -84,7 +85,7 @@ func (f *Follower) buildReport(n node.Node) (r api.Report, summary string, err e
 		if v.Origin != SourceName {
 			continue
 		}
-		st := api.SliverStatus{Slice: v.Slice, State: v.State, Reason: reasonOf(v), Address: v.IPAddress, Restarts: v.Restarts}
+		st := api.SliverStatus{Slice: v.Slice, State: v.State, Reason: reasonOf(v), Address: sliverAddress(v), Restarts: v.Restarts}
 		if v.ContainerID != "" {
 			if s, err := n.Stats(v.Slice); err == nil {
 				st.Usage = usageOf(s)
@@ -95,4 +96,13 @@ func (f *Follower) buildReport(n node.Node) (r api.Report, summary string, err e
 		r.Slivers = append(r.Slivers, st)
 	}
 	return r, stateSummary(vs), nil
+}
+
+// sliverAddress is where the slice's other vservers reach this one: its
+// overlay address when the slice has one, else its node-local address.
+func sliverAddress(v *vserver.VServer) string {
+	if v.Overlay != nil && v.Overlay.Address != "" && v.ContainerID != "" {
+		return v.Overlay.Address
+	}
+	return v.IPAddress
 }
