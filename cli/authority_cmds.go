@@ -105,6 +105,9 @@ func authorityServeFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: "listen", Usage: "HOST:PORT to serve HTTPS on (default 127.0.0.1:7443)"},
 		&ucli.StringFlag{Name: "etcd-endpoints", Usage: "an external etcd cluster, comma-separated URLs (default: an embedded etcd under --root)"},
+		&ucli.StringFlag{Name: "etcd-ca", Usage: "CA certificate (PEM) of an external etcd served over TLS"},
+		&ucli.StringFlag{Name: "etcd-cert", Usage: "client certificate (PEM) for an external etcd"},
+		&ucli.StringFlag{Name: "etcd-key", Usage: "client key (PEM) for an external etcd"},
 		&ucli.StringFlag{Name: "hosts", Usage: "names and addresses for the server certificate, comma-separated"},
 		&ucli.StringFlag{Name: "staleness", Usage: "how long a node may stay silent before it is unreachable (e.g. 30s)"},
 		&ucli.StringFlag{Name: "overlay-pool", Usage: "CIDR that slices' overlay subnets are taken from"},

@@ -32,6 +32,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	root := flags.String("root", defaultRoot, "the authority's directory: ca/ (from pcr authority init) and the embedded etcd's data")
 	listen := flags.String("listen", defaultListen, "address to serve HTTPS on")
 	endpoints := flags.String("etcd-endpoints", "", "comma-separated etcd client URLs; empty: run an embedded etcd under --root")
+	etcdCA := flags.String("etcd-ca", "", "CA certificate (PEM) that signed the external etcd's server certificate")
+	etcdCert := flags.String("etcd-cert", "", "client certificate (PEM) for the external etcd")
+	etcdKey := flags.String("etcd-key", "", "client key (PEM) for the external etcd")
 	hosts := flags.String("hosts", "", "comma-separated host names and IPs for the server certificate (default: the --listen host)")
 	staleness := flags.Duration("staleness", authority.DefaultStaleness, "a node not heard from for this long is unreachable")
 	pool := flags.String("overlay-pool", store.DefaultOverlayPool, "IPv4 prefix the slices' overlay subnets (/24 each) come from")
@@ -66,6 +69,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		certHosts = []string{host}
 	}
 
+	eps := splitList(*endpoints)
+	etcdConf, err := etcdTLS(eps, *etcdCA, *etcdCert, *etcdKey)
+	if err != nil {
+		return err
+	}
+
 	authorityCA, err := ca.Load(filepath.Join(*root, "ca"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -78,7 +87,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	eps := splitList(*endpoints)
 	var etcdErr <-chan error
 	if len(eps) == 0 {
 		emb, err := store.StartEmbedded(*root, log, etcdTimeout)
@@ -88,7 +96,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		defer emb.Close()
 		eps, etcdErr = emb.Endpoints(), emb.Err()
 	}
-	st, err := store.Open(ctx, eps, store.Options{Prefix: *prefix, OverlayPool: overlay}, log, etcdTimeout)
+	st, err := store.Open(ctx, eps, store.Options{Prefix: *prefix, OverlayPool: overlay, TLS: etcdConf}, log, etcdTimeout)
 	if err != nil {
 		return err
 	}

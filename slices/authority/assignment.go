@@ -47,8 +47,9 @@ func assignmentOf(v *store.NodeView, node string, now time.Time) (api.Assignment
 	return a, next
 }
 
-// readAssignment reads node's assignment now.
-func (s *Server) readAssignment(ctx context.Context, node string) (api.Assignment, time.Time, error) {
+// readAssignment reads node's assignment now for caller id, whose
+// certificate has serial.
+func (s *Server) readAssignment(ctx context.Context, node string, id ca.Identity, serial string) (api.Assignment, time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
 	defer cancel()
 	v, err := s.st.ReadNodeView(ctx, node)
@@ -56,6 +57,10 @@ func (s *Server) readAssignment(ctx context.Context, node string) (api.Assignmen
 		return api.Assignment{}, time.Time{}, refuse(http.StatusNotFound, "unknown node %s", node)
 	}
 	if err != nil {
+		return api.Assignment{}, time.Time{}, err
+	}
+	rec := v.Nodes[node]
+	if err := requireCurrentCert(id, serial, &rec); err != nil {
 		return api.Assignment{}, time.Time{}, err
 	}
 	a, next := assignmentOf(v, node, s.now())
@@ -69,7 +74,8 @@ func (s *Server) slivers(w http.ResponseWriter, r *http.Request, id ca.Identity)
 	if err := requireSelf(id, name, "slivers", true); err != nil {
 		return err
 	}
-	a, next, err := s.readAssignment(r.Context(), name)
+	serial := certSerial(r)
+	a, next, err := s.readAssignment(r.Context(), name, id, serial)
 	if err != nil {
 		return err
 	}
@@ -77,15 +83,19 @@ func (s *Server) slivers(w http.ResponseWriter, r *http.Request, id ca.Identity)
 		writeJSON(w, http.StatusOK, a)
 		return nil
 	}
-	s.stream(w, r, name, a, next)
+	s.stream(w, r, name, a, next, func(ctx context.Context) (api.Assignment, time.Time, error) {
+		return s.readAssignment(ctx, name, id, serial)
+	})
 	return nil
 }
 
 // stream sends a first Assignment at once, a new one after each store
-// change that alters it, and a ping every api.PingInterval, until the
-// caller goes away.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, node string, a api.Assignment, next time.Time) {
-	ctx := r.Context()
+// change that alters it (read reads it again), and a ping every
+// api.PingInterval, until the caller goes away.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, node string, a api.Assignment, next time.Time,
+	read func(context.Context) (api.Assignment, time.Time, error)) {
+	ctx, cancel, _ := longLived(r)
+	defer cancel()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
@@ -134,10 +144,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, node string, a a
 			}
 		case <-timer.C:
 		}
-		a, next, err := s.readAssignment(ctx, node)
+		a, next, err := read(ctx)
 		if err != nil {
-			if statusOf(err) == http.StatusNotFound {
-				return // the node was removed: end its stream
+			if ctx.Err() != nil {
+				return // the caller went away, or the server is stopping
+			}
+			if st := statusOf(err); st == http.StatusNotFound || st == http.StatusForbidden {
+				return // the node was removed, or joined again: end its stream
 			}
 			s.log.Warn("watch stream: read assignment", "node", node, "err", err)
 			timer.Reset(retryDelay)

@@ -1,9 +1,13 @@
 package authority
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +16,7 @@ import (
 
 	"pcr/slices/api"
 	"pcr/slices/ca"
+	"pcr/slices/store"
 )
 
 func TestJoinTradesTheTokenOnce(t *testing.T) {
@@ -209,4 +214,94 @@ func TestUnknownRouteAndBadBodyAnswerJSON(t *testing.T) {
 	wantRefusal(t, "unknown action", err, http.StatusNotFound, "no route POST /v1/slices/pl_a/explode")
 	_, err = h.admin.CreateSlice(ctx, api.CreateSlice{Name: "pl_a", Image: "x", Rspec: absurdMemory()})
 	wantRefusal(t, "absurd rspec", err, http.StatusBadRequest, "create slice pl_a: invalid rspec: memory")
+	_, err = h.admin.AddNode(ctx, api.AddNode{Name: "n1", Address: strings.Repeat("1", 2<<20)})
+	wantRefusal(t, "a 2 MiB body", err, http.StatusRequestEntityTooLarge, "request body over 1048576 bytes")
+
+	// An escaped slash reaches the handler as part of one name.
+	conf := h.tlsFor(ca.Identity{Name: "root", Role: ca.RoleAdmin})
+	var out any
+	status, msg := h.getJSON(conf, "/v1/slices/pl_a%2Fb", &out)
+	if status != http.StatusBadRequest || msg != `read slice pl_a/b: invalid name "pl_a/b": empty or holds a '/'` {
+		t.Errorf("GET a slice named with %%2F: %d %q", status, msg)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: conf}}
+	defer hc.CloseIdleConnections()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, h.ts.URL+"/v1/nodes/a%2Fb", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("DELETE a node named with %%2F: %d", resp.StatusCode)
+	}
+}
+
+func TestACallerThatLeftIsNotLoggedAsAFailure(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	var logs strings.Builder
+	srv, err := New(Config{Store: h.st, CA: h.ca, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/v1/slices", nil)
+	srv.writeError(httptest.NewRecorder(), req, fmt.Errorf("list slices: %w", context.Canceled))
+	srv.writeError(httptest.NewRecorder(), req, fmt.Errorf("list slices: %w: %w", store.ErrUnavailable, context.Canceled))
+	if logs.Len() != 0 {
+		t.Errorf("a caller that went away was logged:\n%s", logs.String())
+	}
+	req = httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/v1/slices", nil)
+	srv.writeError(httptest.NewRecorder(), req, fmt.Errorf("list slices: %w", store.ErrUnavailable))
+	if !strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("a failing store was not logged: %q", logs.String())
+	}
+}
+
+func TestReplacedNodeCertificateIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := t.Context()
+	old := h.node("nx", "192.0.2.9")
+	report(t, old, "nx", "192.0.2.9", []string{"busybox"})
+	if err := h.admin.RemoveNode(ctx, "nx"); err != nil {
+		t.Fatal(err)
+	}
+	added, err := h.admin.AddNode(ctx, api.AddNode{Name: "nx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const replaced = "certificate of node nx was replaced: join again"
+	_, err = old.Assignment(ctx, "nx")
+	wantRefusal(t, "old certificate before the new join", err, http.StatusForbidden, replaced)
+
+	keyPEM, csrPEM, err := ca.NewKeyAndCSR("nx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := h.anonymous().Join(ctx, api.Join{Token: added.Token, CSR: string(csrPEM)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed := h.clientFromPEM([]byte(iss.Certificate), keyPEM)
+
+	_, err = old.Assignment(ctx, "nx")
+	wantRefusal(t, "old certificate reads slivers", err, http.StatusForbidden, replaced)
+	err = old.Watch(ctx, "nx", func(*api.Assignment) error { return nil })
+	wantRefusal(t, "old certificate watches slivers", err, http.StatusForbidden, replaced)
+	err = old.Report(ctx, "nx", api.Report{Address: "203.0.113.66", Images: []string{"evil"}})
+	wantRefusal(t, "old certificate reports", err, http.StatusForbidden, replaced)
+	err = old.PostExecResult(ctx, "nx", "abc", api.ExecResult{})
+	wantRefusal(t, "old certificate answers a job", err, http.StatusForbidden, replaced)
+
+	if _, err := renewed.Assignment(ctx, "nx"); err != nil {
+		t.Fatalf("new certificate reads slivers: %v", err)
+	}
+	report(t, renewed, "nx", "192.0.2.10", []string{"busybox"})
+	nodes, err := h.admin.ListNodes(ctx)
+	if err != nil || len(nodes) != 1 || nodes[0].Address != "192.0.2.10" || !slices.Equal(nodes[0].Images, []string{"busybox"}) {
+		t.Fatalf("after the new certificate's report: %+v %v", nodes, err)
+	}
 }

@@ -1,10 +1,12 @@
 package authority
 
 import (
+	"net/http"
 	"slices"
 
 	"pcr/slices/api"
 	"pcr/slices/ca"
+	"pcr/slices/store"
 )
 
 // Who may do what, decided from the certificate's identity alone.
@@ -59,6 +61,26 @@ func requireSelf(id ca.Identity, name, what string, adminToo bool) error {
 		return forbidden("node %s may %s only its own %s", id.Name, verbOf(what), what)
 	}
 	return forbidden("%s %s may not %s of node %s: only the node itself may", id.Role, id.Name, verbOf(what)+" the "+what, name)
+}
+
+// certSerial is the serial number (hex) of the caller's verified
+// certificate; "" when there is none.
+func certSerial(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return ""
+	}
+	return r.TLS.VerifiedChains[0][0].SerialNumber.Text(16)
+}
+
+// requireCurrentCert refuses a node caller whose certificate is not the
+// one its last join issued: with no revocation, a node removed and added
+// again would otherwise keep access with its old certificate. Other
+// roles pass.
+func requireCurrentCert(id ca.Identity, serial string, rec *store.NodeRecord) error {
+	if id.Role != ca.RoleNode || (rec.CertSerial != "" && rec.CertSerial == serial) {
+		return nil
+	}
+	return forbidden("certificate of node %s was replaced: join again", rec.Name)
 }
 
 func verbOf(what string) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"pcr/slices/api"
@@ -39,12 +40,14 @@ func (s *Server) execSlice(w http.ResponseWriter, r *http.Request, id ca.Identit
 	if len(in.Cmd) == 0 {
 		return badRequest("%s: no command", op)
 	}
-	timeout := time.Duration(in.Timeout) * time.Second
-	switch {
-	case in.Timeout == 0:
-		timeout = defaultExecTimeout
-	case in.Timeout < 0 || timeout > maxExecTimeout:
-		return badRequest("%s: timeout %ds out of range (1 to %d)", op, in.Timeout, int(maxExecTimeout/time.Second))
+	// Checked in seconds before the conversion: a huge count would
+	// overflow time.Duration into a short or negative wait.
+	timeout := defaultExecTimeout
+	switch maxSeconds := int(maxExecTimeout / time.Second); {
+	case in.Timeout < 0 || in.Timeout > maxSeconds:
+		return badRequest("%s: timeout %ds out of range (1 to %d)", op, in.Timeout, maxSeconds)
+	case in.Timeout > 0:
+		timeout = time.Duration(in.Timeout) * time.Second
 	}
 	var targets []string
 	switch {
@@ -71,7 +74,9 @@ func (s *Server) execSlice(w http.ResponseWriter, r *http.Request, id ca.Identit
 	if err := s.st.PutExecJobs(sctx, targets, job, timeout+jobGrace); err != nil {
 		return err
 	}
-	wctx, wcancel := context.WithTimeout(r.Context(), timeout)
+	lctx, lcancel, stopped := longLived(r)
+	defer lcancel()
+	wctx, wcancel := context.WithTimeout(lctx, timeout)
 	defer wcancel()
 	got, err := s.st.WaitExecResults(wctx, jobID, targets)
 	if err != nil {
@@ -93,6 +98,14 @@ func (s *Server) execSlice(w http.ResponseWriter, r *http.Request, id ca.Identit
 		defer ccancel()
 		if err := s.st.CancelExecJobs(cctx, jobID, silent); err != nil {
 			s.log.Warn("cancel exec job", "job", jobID, "nodes", silent, "err", err)
+		}
+		if stopped() {
+			which := "node "
+			if len(silent) > 1 {
+				which = "nodes "
+			}
+			return refuse(http.StatusServiceUnavailable, "%s: the authority stopped before %s answered (job %s withdrawn)",
+				op, which+strings.Join(silent, ", "), jobID)
 		}
 	}
 	s.log.Info("slice exec", "slice", sl.Name, "job", jobID, "nodes", targets, "silent", silent, "by", id.String())
@@ -125,12 +138,24 @@ func (s *Server) execResult(w http.ResponseWriter, r *http.Request, id ca.Identi
 	if err := requireSelf(id, name, "exec jobs", false); err != nil {
 		return err
 	}
+	rec, err := s.st.GetNode(r.Context(), name)
+	if isNotFound(err) {
+		return refuse(http.StatusNotFound, "unknown node %s (it was removed)", name)
+	} else if err != nil {
+		return err
+	}
+	if err := requireCurrentCert(id, certSerial(r), rec); err != nil {
+		return err
+	}
 	var in api.ExecResult
 	if err := decode(w, r, maxResultBody, &in); err != nil {
 		return err
 	}
 	in.Node = name
-	in.Stdout, in.Stderr = cut(in.Stdout), cut(in.Stderr)
+	in, err = fitResult(in, maxStoredResult)
+	if err != nil {
+		return refuse(http.StatusRequestEntityTooLarge, "exec result %s of node %s: %v", jobID, name, err)
+	}
 	if err := s.st.PutExecResult(r.Context(), name, jobID, in); isNotFound(err) {
 		return refuse(http.StatusNotFound, "node %s has no exec job %s (answered already, or past its deadline)", name, jobID)
 	} else if err != nil {
@@ -138,11 +163,4 @@ func (s *Server) execResult(w http.ResponseWriter, r *http.Request, id ca.Identi
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-func cut(s string) string {
-	if len(s) > api.MaxExecOutput {
-		return s[:api.MaxExecOutput]
-	}
-	return s
 }

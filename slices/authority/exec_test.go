@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -83,8 +84,55 @@ func TestExecRoundTrip(t *testing.T) {
 	wantRefusal(t, "exec on a node outside the slice", err, http.StatusBadRequest, "node n4 is not in the slice")
 	_, err = s.bob.Exec(ctx, "pl_a", api.ExecRequest{All: true, Cmd: []string{"id"}, Timeout: 900})
 	wantRefusal(t, "exec with a long timeout", err, http.StatusBadRequest, "timeout 900s out of range (1 to 600)")
+	for _, secs := range []int{9223372037, 18446744074, -1} {
+		_, err = s.bob.Exec(ctx, "pl_a", api.ExecRequest{All: true, Cmd: []string{"id"}, Timeout: secs})
+		wantRefusal(t, "exec with a timeout past time.Duration", err, http.StatusBadRequest, fmt.Sprintf("timeout %ds out of range (1 to 600)", secs))
+	}
 	_, err = s.bob.Exec(ctx, "pl_a", api.ExecRequest{Cmd: []string{"id"}})
 	wantRefusal(t, "exec on no node", err, http.StatusBadRequest, "name a node or all")
 	_, err = s.bob.Exec(ctx, "pl_a", api.ExecRequest{All: true})
 	wantRefusal(t, "exec of nothing", err, http.StatusBadRequest, "no command")
+}
+
+func TestExecOutputOverTheStoreLimitIsCutNotLost(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	s := setupSite(h)
+	ctx := t.Context()
+	if _, err := s.alice.CreateSlice(ctx, api.CreateSlice{Name: "pl_a", Image: "busybox", Nodes: []string{"n1"}, Owners: []string{"bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", api.MaxExecOutput)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	posted := make(chan error, 2)
+	answered := map[string]bool{}
+	go s.n1.Watch(wctx, "n1", func(a *api.Assignment) error {
+		for _, j := range a.Exec {
+			if answered[j.ID] {
+				continue
+			}
+			answered[j.ID] = true
+			// Too large even without output: refused, the job stays.
+			posted <- s.n1.PostExecResult(wctx, "n1", j.ID, api.ExecResult{Error: big + big})
+			posted <- s.n1.PostExecResult(wctx, "n1", j.ID, api.ExecResult{ExitCode: 1, Stdout: big, Stderr: big})
+			return nil
+		}
+		return nil
+	})
+	res, err := s.bob.Exec(ctx, "pl_a", api.ExecRequest{Node: "n1", Cmd: []string{"yes"}, Timeout: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRefusal(t, "a result too large to store", <-posted, http.StatusRequestEntityTooLarge, "too large to store even without its output")
+	if err := <-posted; err != nil {
+		t.Fatalf("the node's post of 2 MiB of output: %v", err)
+	}
+	if len(res) != 1 || res[0].Error != "" || res[0].ExitCode != 1 {
+		t.Fatalf("exec result: %d rows, error %q", len(res), res[0].Error)
+	}
+	out, errOut := cutAt(t, "stdout", res[0].Stdout, big), cutAt(t, "stderr", res[0].Stderr, big)
+	if out+errOut > maxStoredResult || out+errOut < maxStoredResult-4096 {
+		t.Errorf("kept %d + %d bytes of output, want just under %d", out, errOut, maxStoredResult)
+	}
 }

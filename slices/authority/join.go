@@ -1,7 +1,10 @@
 package authority
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"pcr/slices/api"
@@ -42,11 +45,15 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest("join node %s: %v", node, err)
 	}
+	serial, err := serialOfPEM(cert)
+	if err != nil {
+		return fmt.Errorf("join node %s: %w", node, err)
+	}
 	_, err = s.st.UpdateNode(r.Context(), node, func(rec *store.NodeRecord) error {
 		if rec.TokenHash == "" || !ca.CheckJoinToken(in.Token, rec.TokenHash) {
 			return errTokenUsed
 		}
-		rec.TokenHash, rec.Joined = "", s.now().UTC()
+		rec.TokenHash, rec.Joined, rec.CertSerial = "", s.now().UTC(), serial
 		return nil
 	})
 	if errors.Is(err, errTokenUsed) || errors.Is(err, store.ErrNotFound) {
@@ -58,4 +65,18 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("node joined", "node", node)
 	writeJSON(w, http.StatusOK, api.Issued{Certificate: string(cert), CA: string(s.ca.CertPEM())})
 	return nil
+}
+
+// serialOfPEM is the serial number (hex) of a PEM certificate, as
+// certSerial reads it back from a caller's chain.
+func serialOfPEM(certPEM []byte) (string, error) {
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		return "", errors.New("issued certificate is not PEM")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("parse issued certificate: %w", err)
+	}
+	return cert.SerialNumber.Text(16), nil
 }

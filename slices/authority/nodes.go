@@ -132,8 +132,9 @@ func (s *Server) removeNode(w http.ResponseWriter, r *http.Request, id ca.Identi
 	return nil
 }
 
-// report records a node's heartbeat apart from its record; the record is
-// rewritten only when the node's address or capacity changed.
+// report records a node's heartbeat in seen/, apart from its record: the
+// record is rewritten only when the node's underlay address changed, as
+// every rewrite wakes every node's watch stream.
 func (s *Server) report(w http.ResponseWriter, r *http.Request, id ca.Identity) error {
 	name := r.PathValue("name")
 	if err := requireSelf(id, name, "report", false); err != nil {
@@ -149,24 +150,29 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, id ca.Identity) 
 	if in.Slivers == nil {
 		in.Slivers = []api.SliverStatus{}
 	}
-	if err := s.st.PutSeen(r.Context(), name, store.Seen{LastSeen: s.now().UTC(), Report: in}); errors.Is(err, store.ErrNotFound) {
-		return refuse(http.StatusNotFound, "unknown node %s (it was removed)", name)
+	removed := refuse(http.StatusNotFound, "unknown node %s (it was removed)", name)
+	rec, err := s.st.GetNode(r.Context(), name)
+	if isNotFound(err) {
+		return removed
 	} else if err != nil {
 		return err
 	}
-	rec, err := s.st.GetNode(r.Context(), name)
-	if err != nil {
+	if err := requireCurrentCert(id, certSerial(r), rec); err != nil {
 		return err
 	}
-	if (in.Address != "" && in.Address != rec.Address) || in.Capacity != rec.Capacity {
+	if err := s.st.PutSeen(r.Context(), name, store.Seen{LastSeen: s.now().UTC(), Report: in}); isNotFound(err) {
+		return removed
+	} else if err != nil {
+		return err
+	}
+	if in.Address != "" && in.Address != rec.Address {
 		_, err := s.st.UpdateNode(r.Context(), name, func(rec *store.NodeRecord) error {
-			if in.Address != "" {
-				rec.Address = in.Address
-			}
-			rec.Capacity = in.Capacity
+			rec.Address = in.Address
 			return nil
 		})
-		if err != nil {
+		if isNotFound(err) {
+			return removed
+		} else if err != nil {
 			return err
 		}
 	}

@@ -134,27 +134,36 @@ func (s *Server) Handler() http.Handler {
 
 // Serve serves the API over TLS on ln (the server certificate cert, the
 // client certificates checked against the CA) and runs the expiry
-// sweeper, until ctx ends; then it stops taking requests, ends the watch
-// streams and returns.
+// sweeper, until ctx ends; then it stops taking requests, lets those in
+// flight finish, ends the watch streams and exec waits, and returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, cert tls.Certificate) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Requests run on base, which outlives ctx until Shutdown returns, so
+	// that a request in flight when the authority is told to stop still
+	// completes its store calls. Watch streams and exec waits would hold
+	// Shutdown up: they end through stopping, cancelled as it begins.
+	base, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRequests()
+	stopping, stop := context.WithCancel(base)
+	defer stop()
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		TLSConfig:         ca.ServerTLS(s.ca, cert),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		// Requests inherit ctx, so that watch streams and exec waits end
-		// when the server stops rather than holding Shutdown up.
-		BaseContext: func(net.Listener) context.Context { return ctx },
+		BaseContext: func(net.Listener) context.Context {
+			return context.WithValue(base, stoppingKey{}, stopping)
+		},
 		// TLS handshake refusals (foreign or expired certificates) are
 		// routine; they go to the log at debug level.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	srv.RegisterOnShutdown(stop)
+	sweepCtx, stopSweeper := context.WithCancel(ctx)
+	defer stopSweeper()
 	sweeperDone := make(chan struct{})
 	go func() {
 		defer close(sweeperDone)
-		s.RunSweeper(ctx)
+		s.RunSweeper(sweepCtx)
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
@@ -163,12 +172,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, cert tls.Certificat
 	case err = <-errc:
 	case <-ctx.Done():
 	}
-	cancel()
+	stopSweeper()
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer scancel()
 	if serr := srv.Shutdown(sctx); serr != nil && err == nil {
 		err = serr
 	}
+	endRequests()
 	<-sweeperDone
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -177,6 +187,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, cert tls.Certificat
 		return fmt.Errorf("serve authority on %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// stoppingKey holds, in a request's context, the context Serve cancels
+// when it starts to shut down.
+type stoppingKey struct{}
+
+// longLived is the context for a request that may outlast a shutdown
+// (a watch stream, an exec wait): it ends with the request or when the
+// server starts to stop, whichever comes first; the third result says
+// whether the server is stopping.
+func longLived(r *http.Request) (context.Context, context.CancelFunc, func() bool) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stopping, ok := r.Context().Value(stoppingKey{}).(context.Context)
+	if !ok {
+		return ctx, cancel, func() bool { return false }
+	}
+	unhook := context.AfterFunc(stopping, cancel)
+	return ctx, func() { unhook(); cancel() }, func() bool { return stopping.Err() != nil }
 }
 
 // handler is a route that knows its caller; open is one that does not.
@@ -244,10 +272,15 @@ func forbidden(format string, args ...any) error {
 // statusOf picks the HTTP status for an error from a handler or the store.
 func statusOf(err error) int {
 	var he *httpError
+	var unknown *store.UnknownNodeError
 	switch {
 	case errors.As(err, &he):
 		return he.status
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.As(err, &unknown):
+		return http.StatusBadRequest
+	case errors.Is(err, store.ErrInvalidName):
+		return http.StatusBadRequest
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
@@ -260,7 +293,8 @@ func statusOf(err error) int {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	msg := strings.Join(strings.Fields(err.Error()), " ")
-	if status >= 500 {
+	// A caller that went away is no failure of the authority's.
+	if status >= 500 && r.Context().Err() == nil {
 		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", msg)
 	}
 	writeJSON(w, status, api.Error{Error: msg})
@@ -283,6 +317,10 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return refuse(http.StatusRequestEntityTooLarge, "request body over %d bytes", tooBig.Limit)
+		}
 		return badRequest("bad request body: %v", err)
 	}
 	if dec.More() {

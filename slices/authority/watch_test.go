@@ -3,11 +3,13 @@ package authority
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"pcr/slices/api"
+	"pcr/slices/store"
 )
 
 // follow runs a node's watch in the background and hands each
@@ -129,4 +131,39 @@ func TestWatchDeliversChangesThatConcernTheNode(t *testing.T) {
 	}
 	err := s.n2.Watch(ctx, "n2", func(*api.Assignment) error { return nil })
 	wantRefusal(t, "watch of a removed node", err, http.StatusNotFound, "unknown node n2")
+}
+
+func TestReportRewritesTheNodeRecordOnlyForANewAddress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	s := setupSite(h)
+	ctx := t.Context()
+	rec := func() *store.NodeRecord {
+		t.Helper()
+		r, err := h.st.GetNode(ctx, "n2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	before := rec()
+	err := s.n2.Report(ctx, "n2", api.Report{Address: "192.0.2.2", Images: []string{"busybox"},
+		Capacity: api.Capacity{CPUs: 4, Memory: 8 << 30, Disk: 123 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := rec(); !reflect.DeepEqual(after, before) {
+		t.Fatalf("a report with a new disk figure rewrote the record: %+v, was %+v", after, before)
+	}
+	nodes, err := h.admin.ListNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(nodes, func(n api.Node) bool { return n.Name == "n2" }); i < 0 || nodes[i].Capacity.Disk != 123<<20 {
+		t.Fatalf("nodes after the report: %+v", nodes)
+	}
+	report(t, s.n2, "n2", "192.0.2.22", []string{"busybox"})
+	if got := rec().Address; got != "192.0.2.22" {
+		t.Fatalf("record address after a move: %s", got)
+	}
 }

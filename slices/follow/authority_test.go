@@ -38,6 +38,9 @@ type wireAuthority struct {
 	wake   chan struct{} // closed when the assignment changes
 	broken chan struct{} // closed to cut every open watch stream
 	closed chan struct{}
+	// resultFailures: refuse that many exec results with 503, as an
+	// authority whose store lost its quorum.
+	resultFailures int
 
 	reports chan api.Report
 	results chan postedResult
@@ -172,6 +175,16 @@ func (a *wireAuthority) report(w http.ResponseWriter, r *http.Request) {
 
 func (a *wireAuthority) execResult(w http.ResponseWriter, r *http.Request) {
 	if !a.node(w, r) {
+		return
+	}
+	a.mu.Lock()
+	fail := a.resultFailures > 0
+	if fail {
+		a.resultFailures--
+	}
+	a.mu.Unlock()
+	if fail {
+		refuse(w, http.StatusServiceUnavailable, "store unavailable")
 		return
 	}
 	var res api.ExecResult

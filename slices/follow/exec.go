@@ -22,8 +22,9 @@ const (
 	// outputGrace is how long output is still read after the command
 	// exits: what it left running in the background may hold the pipes.
 	outputGrace = 2 * time.Second
-	// postTries bounds the attempts to post a result; the authority
-	// answers its caller with "no answer" past the deadline anyway.
+	// postTries is how many attempts a result gets at least; past them
+	// it is retried only until its job's deadline, after which the
+	// authority has answered its caller with "no answer" anyway.
 	postTries = 5
 	// execFailed is the exit code of a command that did not run, as the
 	// CLI's 125: pcr failed, not the command.
@@ -90,17 +91,25 @@ func (f *Follower) runJob(n node.Node, job api.ExecJob) {
 	f.post(job, res)
 }
 
-// post sends a job's result, retrying a connection failure; a refusal
-// (the job is gone or answered) is final.
+// post sends a job's result, retrying a connection failure or a 5xx
+// answer (an authority restarting, a store without quorum) with backoff
+// until the job's deadline; a 4xx refusal (the job is gone or answered)
+// is final.
 func (f *Follower) post(job api.ExecJob, res api.ExecResult) {
 	backoff := firstBackoff
 	var err error
-	for range postTries {
+	for try := 1; ; try++ {
 		ctx, cancel := context.WithTimeout(f.ctx, reportTimeout)
 		err = f.client.PostExecResult(ctx, f.cfg.Name, job.ID, res)
 		cancel()
 		var se *api.StatusError
-		if err == nil || errors.As(err, &se) || f.ctx.Err() != nil || !sleep(f.ctx, backoff) {
+		if err == nil || (errors.As(err, &se) && se.Status < 500) || f.ctx.Err() != nil {
+			break
+		}
+		if try >= postTries && !time.Now().Add(backoff).Before(job.Deadline) {
+			break
+		}
+		if !sleep(f.ctx, backoff) {
 			break
 		}
 		backoff = min(backoff*2, maxBackoff)

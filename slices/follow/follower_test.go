@@ -412,6 +412,36 @@ func TestExecPastItsDeadlinePostsAnError(t *testing.T) {
 	}
 }
 
+func TestExecResultIsPostedAgainAfterA5xx(t *testing.T) {
+	a := newWireAuthority(t)
+	certFile, keyFile := a.nodeFiles("node1")
+	f, err := New(testContext(t), a.config("node1", certFile, keyFile, &logBuffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Attach(&fakeNode{exec: func(_ string, o engine.ExecOptions) (int, error) {
+		o.Stdio.Out.WriteString("done\n")
+		return 0, nil
+	}})
+	a.mu.Lock()
+	a.resultFailures = 2
+	a.mu.Unlock()
+	a.publish(api.Assignment{Revision: 2, Exec: []api.ExecJob{{ID: "j", Slice: "pl_a", Cmd: []string{"true"}, Deadline: time.Now().Add(time.Minute)}}})
+	select {
+	case got := <-a.results:
+		if got.id != "j" || got.result.Stdout != "done\n" {
+			t.Errorf("result %s = %+v", got.id, got.result)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the result was not posted again after two 503 answers")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.resultFailures != 0 {
+		t.Errorf("%d refusals left: the result was posted before them", a.resultFailures)
+	}
+}
+
 func TestExecFailurePostsTheNodesLine(t *testing.T) {
 	a := newWireAuthority(t)
 	certFile, keyFile := a.nodeFiles("node1")

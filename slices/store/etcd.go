@@ -17,7 +17,8 @@ import (
 )
 
 // maxUnixPath keeps the client socket's path within sun_path (108 bytes
-// with its NUL); a longer root falls back to loopback TCP.
+// with its NUL); under a longer root the socket goes in a private
+// directory of its own under /run (or the temp dir).
 const maxUnixPath = 100
 
 // Embedded is an etcd member running inside this process, holding a lock
@@ -26,6 +27,9 @@ type Embedded struct {
 	etcd      *embed.Etcd
 	endpoints []string
 	lock      *os.File
+	// sockDir is the private directory holding the client socket when
+	// the root's path is too long for one; removed on Close.
+	sockDir   string
 	closing   *atomic.Bool
 	closeOnce sync.Once
 }
@@ -45,6 +49,9 @@ func (e *Embedded) Close() {
 	e.closeOnce.Do(func() {
 		e.closing.Store(true)
 		e.etcd.Close()
+		if e.sockDir != "" {
+			os.RemoveAll(e.sockDir)
+		}
 		if e.lock != nil {
 			e.lock.Close()
 		}
@@ -54,26 +61,60 @@ func (e *Embedded) Close() {
 // StartEmbedded starts the authority's own single-member etcd with its
 // data in <root>/etcd. Clients reach it on the unix socket
 // <root>/etcd.sock: no TCP port to collide with other authorities or
-// tests, and only who may enter root can talk to it. Its peer listener,
-// which a single member never dials, takes a free loopback port.
+// tests, and only who may enter root can talk to it. When that path is
+// too long for a socket, the socket goes in a new private (0700)
+// directory under /run, removed on Close. Its peer listener, which a
+// single member never dials, takes a free loopback port: embed reads a
+// unix peer URL's host as a path relative to the working directory, so
+// it cannot be put in a directory of the authority's own.
 func StartEmbedded(root string, log *slog.Logger, readyTimeout time.Duration) (*Embedded, error) {
 	root, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("start etcd in %s: %w", root, err)
 	}
-	client := "unix://" + filepath.Join(root, "etcd.sock")
-	if len(client)-len("unix://") > maxUnixPath {
-		client = "http://127.0.0.1:0"
+	sock, sockDir := filepath.Join(root, "etcd.sock"), ""
+	if len(sock) > maxUnixPath {
+		if sockDir, err = shortPrivateDir(); err != nil {
+			return nil, fmt.Errorf("start etcd in %s: %w", root, err)
+		}
+		sock = filepath.Join(sockDir, "etcd.sock")
 	}
-	return startMember(MemberConfig{
+	emb, err := startMember(MemberConfig{
 		Name:           "authority",
 		DataDir:        filepath.Join(root, "etcd"),
-		ClientURL:      client,
+		ClientURL:      "unix://" + sock,
 		PeerURL:        "http://127.0.0.1:0",
 		InitialCluster: "authority=http://127.0.0.1:0",
 		Log:            log,
 		ReadyTimeout:   readyTimeout,
 	})
+	if err != nil {
+		if sockDir != "" {
+			os.RemoveAll(sockDir)
+		}
+		return nil, err
+	}
+	emb.sockDir = sockDir
+	return emb, nil
+}
+
+// shortPrivateDir makes a directory only its owner may enter, under /run
+// or, where that cannot be written, the temp dir, with a path short
+// enough for a socket in it.
+func shortPrivateDir() (string, error) {
+	var errs []error
+	for _, parent := range []string{"/run", os.TempDir()} {
+		dir, err := os.MkdirTemp(parent, "pcr-etcd-")
+		if err == nil && len(dir)+len("/etcd.sock") <= maxUnixPath {
+			return dir, nil
+		}
+		if err == nil {
+			os.Remove(dir)
+			err = fmt.Errorf("%s: path too long for a socket", dir)
+		}
+		errs = append(errs, err)
+	}
+	return "", fmt.Errorf("make a directory for the etcd socket: %w", errors.Join(errs...))
 }
 
 // MemberConfig describes one member of a static etcd cluster.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -11,12 +12,20 @@ import (
 	"pcr/slices/api"
 )
 
+// txnChunk bounds the operations of one transaction below etcd's
+// default limit of 128 (--max-txn-ops), so that a job for every node of
+// a large slice goes out in several.
+const txnChunk = 100
+
 // resultTTL is how long a node's answer waits for the authority that
 // asked; past it nobody is waiting any more.
 const resultTTL = 60 * time.Second
 
 // PutExecJobs hands job to every node in nodes (exec/<node>/<id>) under
 // one lease of ttl, so that a job nobody answers goes away by itself.
+// Past txnChunk nodes the jobs go out in several transactions; if one
+// fails, the lease is revoked so that no node runs a job its caller was
+// told failed.
 func (s *Store) PutExecJobs(ctx context.Context, nodes []string, job api.ExecJob, ttl time.Duration) error {
 	op := "queue exec job " + job.ID
 	b, err := json.Marshal(job)
@@ -39,8 +48,19 @@ func (s *Store) PutExecJobs(ctx context.Context, nodes []string, job api.ExecJob
 	for _, key := range keys {
 		ops = append(ops, clientv3.OpPut(key, string(b), clientv3.WithLease(lease.ID)))
 	}
-	if _, err := s.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+	if err := s.commitChunked(ctx, ops); err != nil {
+		s.cli.Revoke(context.WithoutCancel(ctx), lease.ID)
 		return unavailable(op, err)
+	}
+	return nil
+}
+
+// commitChunked commits ops in transactions of at most txnChunk each.
+func (s *Store) commitChunked(ctx context.Context, ops []clientv3.Op) error {
+	for chunk := range slices.Chunk(ops, txnChunk) {
+		if _, err := s.cli.Txn(ctx).Then(chunk...).Commit(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -124,12 +144,13 @@ func (s *Store) WaitExecResults(ctx context.Context, id string, want []string) (
 		if done() {
 			return got, nil
 		}
-		if s.watchUntil(ctx, dir, resp.Header.Revision, func(ev *clientv3.Event) bool {
+		after := resp.Header.Revision
+		if s.watchUntil(ctx, dir, &after, nil, func(ev *clientv3.Event) bool {
 			if ev.Type == clientv3.EventTypePut {
 				add(ev.Kv.Key, ev.Kv.Value)
 			}
 			return done()
-		}) {
+		}) == watchStopped {
 			return got, nil
 		}
 		if ctx.Err() != nil {
@@ -156,7 +177,7 @@ func (s *Store) CancelExecJobs(ctx context.Context, id string, nodes []string) e
 		}
 		ops = append(ops, clientv3.OpDelete(key))
 	}
-	if _, err := s.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+	if err := s.commitChunked(ctx, ops); err != nil {
 		return unavailable("cancel exec job "+id, err)
 	}
 	return nil

@@ -13,18 +13,65 @@ import (
 )
 
 // NodeRecord is what nodes/<name> holds: the node's lasting fields
-// (Name, Address, Capacity, Added, Joined) and, until the node joins, the
-// hash of its one-time join token. LastSeen, Health and Vservers are not
-// stored here: they come from Seen when a node is read for a caller.
+// (Name, Address, Added, Joined), until the node joins the hash of its
+// one-time join token, and after it the serial of the certificate the
+// join issued. LastSeen, Health, Capacity and Vservers are not stored
+// here: they come from Seen when a node is read for a caller.
 type NodeRecord struct {
 	api.Node
 	TokenHash string `json:"tokenHash,omitempty"`
+	// CertSerial (hex) is the only node certificate accepted: one issued
+	// before the node was removed and added again is refused.
+	CertSerial string `json:"certSerial,omitempty"`
 }
 
 // Seen is seen/<node>: when the node last reported, and what.
 type Seen struct {
 	LastSeen time.Time  `json:"lastSeen"`
 	Report   api.Report `json:"report"`
+}
+
+// nodeFence is the key every node removal writes. A slice write that
+// names nodes checks them first and then compares the fence's
+// ModRevision unchanged, so that a node removed in between fails the
+// write rather than staying listed: one compare however many nodes the
+// slice has (etcd takes at most 128 per transaction).
+const nodeFence = "nodefence"
+
+// nodesExist checks that every node in names has a record and returns
+// the fence's ModRevision read at the same revision.
+func (s *Store) nodesExist(ctx context.Context, op string, names []string) (int64, error) {
+	for _, n := range names {
+		if _, err := s.key("nodes", n); err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	fenceKey, _ := s.key(nodeFence)
+	dir := s.dir("nodes")
+	tr, err := s.cli.Txn(ctx).
+		Then(clientv3.OpGet(fenceKey), clientv3.OpGet(dir, clientv3.WithPrefix(), clientv3.WithKeysOnly())).
+		Commit()
+	if err != nil {
+		return 0, unavailable(op, err)
+	}
+	have := make(map[string]bool)
+	for _, kv := range tr.Responses[1].GetResponseRange().Kvs {
+		have[string(kv.Key[len(dir):])] = true
+	}
+	for _, n := range names {
+		if !have[n] {
+			return 0, fmt.Errorf("%s: %w", op, &UnknownNodeError{Node: n})
+		}
+	}
+	return modRevision((*clientv3.GetResponse)(tr.Responses[0].GetResponseRange())), nil
+}
+
+// modRevision is the ModRevision of the one key read, 0 if it is absent.
+func modRevision(resp *clientv3.GetResponse) int64 {
+	if len(resp.Kvs) == 0 {
+		return 0
+	}
+	return resp.Kvs[0].ModRevision
 }
 
 // CreateNode records a new node; ErrExists if one of that name exists.
@@ -72,7 +119,10 @@ func (s *Store) UpdateNode(ctx context.Context, name string, fn func(*NodeRecord
 
 // RemoveNode deletes a node with what it reported and its pending exec
 // jobs, then takes it out of every slice (freeing its overlay address).
-// It returns the slices it changed.
+// It returns the slices it changed. A remove that failed halfway is
+// retried the same way: the slices are scrubbed even when the record is
+// already gone, and ErrNotFound comes only when no slice lists the name
+// either.
 func (s *Store) RemoveNode(ctx context.Context, name string) ([]string, error) {
 	op := "remove node " + name
 	key, err := s.key("nodes", name)
@@ -80,19 +130,19 @@ func (s *Store) RemoveNode(ctx context.Context, name string) ([]string, error) {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	seenKey, _ := s.key("seen", name)
+	fenceKey, _ := s.key(nodeFence)
+	// The node is gone, and the fence moved, before the slices are
+	// edited, so that no slice write that checked the node earlier can
+	// still add it.
 	resp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), ">", 0)).
 		Then(clientv3.OpDelete(key), clientv3.OpDelete(seenKey),
-			clientv3.OpDelete(s.dir("exec", name), clientv3.WithPrefix())).
+			clientv3.OpDelete(s.dir("exec", name), clientv3.WithPrefix()),
+			clientv3.OpPut(fenceKey, name)).
 		Commit()
 	if err != nil {
 		return nil, unavailable(op, err)
 	}
-	if !resp.Succeeded {
-		return nil, fmt.Errorf("%s: %w", op, ErrNotFound)
-	}
-	// The node is gone first so that no new slice can pass the node
-	// checks while the old ones are being edited.
 	all, _, err := s.ListSlices(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -110,6 +160,9 @@ func (s *Store) RemoveNode(ctx context.Context, name string) ([]string, error) {
 			return changed, fmt.Errorf("%s: %w", op, err)
 		}
 		changed = append(changed, sl.Name)
+	}
+	if !resp.Succeeded && len(changed) == 0 {
+		return nil, fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
 	return changed, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -15,13 +16,22 @@ import (
 
 // CreateSlice stores a new slice with its overlay: the lowest free VNI
 // (see freeVNI for racing creates), reserved under vni/<vni> in the same
-// transaction as the slice, its /24, and an address per node. ErrExists if the name is taken. The slice is
-// returned as stored, with Revision set.
+// transaction as the slice, its /24, and an address per node. ErrExists
+// if the name is taken; an *UnknownNodeError if a node is not recorded,
+// or is removed before the slice is stored. The slice is returned as
+// stored, with Revision set.
 func (s *Store) CreateSlice(ctx context.Context, sl api.Slice) (*api.Slice, error) {
 	op := "create slice " + sl.Name
 	key, err := s.key("slices", sl.Name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	fenceKey, _ := s.key(nodeFence)
+	var fence int64
+	if len(sl.Nodes) > 0 {
+		if fence, err = s.nodesExist(ctx, op, sl.Nodes); err != nil {
+			return nil, err
+		}
 	}
 	vniDir := s.dir("vni")
 	resp, err := s.cli.Get(ctx, vniDir, clientv3.WithPrefix(), clientv3.WithKeysOnly())
@@ -50,14 +60,19 @@ func (s *Store) CreateSlice(ctx context.Context, sl api.Slice) (*api.Slice, erro
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		vniKey, _ := s.key("vni", vniKeyPart(vni))
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
+			clientv3.Compare(clientv3.CreateRevision(vniKey), "=", 0)}
+		if len(sl.Nodes) > 0 {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(fenceKey), "=", fence))
+		}
 		tr, err := s.cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
-				clientv3.Compare(clientv3.CreateRevision(vniKey), "=", 0)).
+			If(cmps...).
 			Then(clientv3.OpPut(key, string(b)), clientv3.OpPut(vniKey, sl.Name)).
 			// On failure, say why and hand back the VNIs now taken, so
 			// that a lost race costs one round trip, not two.
 			Else(clientv3.OpGet(key, clientv3.WithCountOnly()),
-				clientv3.OpGet(vniDir, clientv3.WithPrefix(), clientv3.WithKeysOnly())).
+				clientv3.OpGet(vniDir, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+				clientv3.OpGet(fenceKey)).
 			Commit()
 		if err != nil {
 			return nil, unavailable(op, err)
@@ -69,7 +84,13 @@ func (s *Store) CreateSlice(ctx context.Context, sl api.Slice) (*api.Slice, erro
 		if tr.Responses[0].GetResponseRange().Count > 0 {
 			return nil, fmt.Errorf("%s: %w", op, ErrExists)
 		}
-		// Another slice took this VNI since we listed them: pick again.
+		if len(sl.Nodes) > 0 && modRevision((*clientv3.GetResponse)(tr.Responses[2].GetResponseRange())) != fence {
+			// A node was removed meanwhile: check the slice's again.
+			if fence, err = s.nodesExist(ctx, op, sl.Nodes); err != nil {
+				return nil, err
+			}
+		}
+		// Another slice may have taken this VNI since we listed them.
 		taken = tr.Responses[1].GetResponseRange().Kvs
 	}
 	return nil, fmt.Errorf("%s: %w", op, ErrConflict)
@@ -102,23 +123,36 @@ func (s *Store) ListSlices(ctx context.Context) ([]api.Slice, int64, error) {
 
 // UpdateSlice changes a slice with fn (see update) and then brings its
 // overlay addresses in line with its nodes. Name and Network are not
-// fn's to change.
+// fn's to change. A node fn adds must be recorded and stay so until the
+// write lands, else an *UnknownNodeError.
 func (s *Store) UpdateSlice(ctx context.Context, name string, fn func(*api.Slice) error) (*api.Slice, error) {
 	op := "update slice " + name
 	key, err := s.key("slices", name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	sl, rev, err := update(ctx, s, op, key, func(sl *api.Slice) error {
-		name, network := sl.Name, sl.Network
+	fenceKey, _ := s.key(nodeFence)
+	var added []string
+	sl, rev, err := updateGuarded(ctx, s, op, key, func(sl *api.Slice) error {
+		name, network, before := sl.Name, sl.Network, slices.Clone(sl.Nodes)
 		if err := fn(sl); err != nil {
 			return err
 		}
 		sl.Name, sl.Network, sl.Revision = name, network, 0
+		added = slices.DeleteFunc(slices.Clone(sl.Nodes), func(n string) bool { return slices.Contains(before, n) })
 		if sl.Network == nil {
 			return nil
 		}
 		return assignAddresses(sl.Name, sl.Network, sl.Nodes)
+	}, func(ctx context.Context) ([]clientv3.Cmp, error) {
+		if len(added) == 0 {
+			return nil, nil
+		}
+		fence, err := s.nodesExist(ctx, op, added)
+		if err != nil {
+			return nil, err
+		}
+		return []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(fenceKey), "=", fence)}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@
 //	sites/<site>             api.Site
 //	users/<name>             api.User
 //	nodes/<name>             NodeRecord (static fields + join token hash)
+//	nodefence                last removed node (a node removal moves its ModRevision)
 //	seen/<node>              Seen (last report; apart so a report does not rewrite the node)
 //	slices/<name>            api.Slice
 //	vni/<vni>                slice name (the VNI's reservation)
@@ -19,6 +20,7 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,7 +41,16 @@ var (
 	ErrExists      = errors.New("already exists")
 	ErrConflict    = errors.New("too many concurrent updates")
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrInvalidName: a name that cannot be a key part (empty, or with a
+	// '/', as an escaped slash in a URL path gives).
+	ErrInvalidName = errors.New("invalid name")
 )
+
+// UnknownNodeError is a slice write naming a node that is not recorded
+// (or was removed while the write was being made).
+type UnknownNodeError struct{ Node string }
+
+func (e *UnknownNodeError) Error() string { return "unknown node " + e.Node }
 
 // maxAttempts bounds a read-modify-write that keeps losing its compare:
 // past it the caller gets ErrConflict rather than spinning.
@@ -52,6 +63,9 @@ type Options struct {
 	// OverlayPool is where slice subnets (/24 each) come from (default
 	// DefaultOverlayPool).
 	OverlayPool netip.Prefix
+	// TLS, for Open, is the client TLS to an external etcd whose
+	// endpoints are https:// (nil: plain connections).
+	TLS *tls.Config
 }
 
 // Store is the typed layer over an etcd client. It is safe for
@@ -94,6 +108,7 @@ func Open(ctx context.Context, endpoints []string, opts Options, log *slog.Logge
 		DialTimeout:          timeout,
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
+		TLS:                  opts.TLS,
 		Logger:               zapToSlog(log.With("component", "etcd-client"), slog.LevelWarn, nil),
 	})
 	if err != nil {
@@ -131,7 +146,7 @@ func (s *Store) Pool() netip.Prefix { return s.pool }
 func (s *Store) key(parts ...string) (string, error) {
 	for _, p := range parts {
 		if p == "" || strings.Contains(p, "/") {
-			return "", fmt.Errorf("invalid key part %q", p)
+			return "", fmt.Errorf("%w %q: empty or holds a '/'", ErrInvalidName, p)
 		}
 	}
 	return s.prefix + strings.Join(parts, "/"), nil
@@ -186,6 +201,15 @@ func (s *Store) createJSON(ctx context.Context, op, key string, v any, extra ...
 // (or refuses with an error, which is returned as is), and the write
 // succeeds only if nobody wrote key in between; otherwise it starts over.
 func update[T any](ctx context.Context, s *Store, op, key string, fn func(*T) error) (*T, int64, error) {
+	return updateGuarded(ctx, s, op, key, fn, nil)
+}
+
+// updateGuarded is update whose write also depends on records other than
+// key: guard, called after fn on each attempt, checks them (or refuses
+// with an error, returned as is) and returns the compares that must
+// still hold when the write lands.
+func updateGuarded[T any](ctx context.Context, s *Store, op, key string, fn func(*T) error,
+	guard func(context.Context) ([]clientv3.Cmp, error)) (*T, int64, error) {
 	for range maxAttempts {
 		var v T
 		rev, err := s.getJSON(ctx, op, key, &v)
@@ -195,12 +219,20 @@ func update[T any](ctx context.Context, s *Store, op, key string, fn func(*T) er
 		if err := fn(&v); err != nil {
 			return nil, 0, err
 		}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}
+		if guard != nil {
+			more, err := guard(ctx)
+			if err != nil {
+				return nil, 0, err
+			}
+			cmps = append(cmps, more...)
+		}
 		b, err := json.Marshal(&v)
 		if err != nil {
 			return nil, 0, fmt.Errorf("%s: %w", op, err)
 		}
 		resp, err := s.cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+			If(cmps...).
 			Then(clientv3.OpPut(key, string(b))).
 			Commit()
 		if err != nil {

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"pcr/slices/api"
 )
@@ -32,14 +36,27 @@ func newTestStore(t testing.TB, opts Options) *Store {
 	return s
 }
 
+// mustCreateSlice creates a slice on nodes, recording those not yet
+// recorded.
 func mustCreateSlice(t *testing.T, s *Store, name string, nodes ...string) *api.Slice {
 	t.Helper()
+	mustAddNodes(t, s, nodes...)
 	sl, err := s.CreateSlice(t.Context(), api.Slice{Name: name, Site: "pl", Image: "busybox", Nodes: nodes,
 		Expires: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return sl
+}
+
+// mustAddNodes records the nodes not yet recorded.
+func mustAddNodes(t *testing.T, s *Store, nodes ...string) {
+	t.Helper()
+	for _, n := range nodes {
+		if err := s.CreateNode(t.Context(), NodeRecord{Node: api.Node{Name: n}}); err != nil && !errors.Is(err, ErrExists) {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestEmbeddedEtcdRefusesASecondProcessOnTheSameRoot(t *testing.T) {
@@ -164,6 +181,7 @@ func TestSliceOverlayAllocationAndReuse(t *testing.T) {
 	if _, ok := a2.Network.Addresses["n1"]; ok || a2.Network.Addresses["n2"] != "10.200.0.3" {
 		t.Fatalf("after removing n1: %v", a2.Network.Addresses)
 	}
+	mustAddNodes(t, s, "n3", "n4")
 	a3, err := s.UpdateSlice(ctx, "pl_a", func(sl *api.Slice) error {
 		sl.Nodes = append(sl.Nodes, "n3", "n4")
 		return nil
@@ -304,6 +322,102 @@ func TestRemoveNodeLeavesItsSlices(t *testing.T) {
 	}
 }
 
+func TestRemoveNodeFinishesAHalfDoneRemove(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Options{})
+	ctx := t.Context()
+	mustCreateSlice(t, s, "pl_a", "n1", "n2")
+	// A remove that failed after deleting the record, before editing
+	// the slices (the store went away), left pl_a listing n1.
+	if _, err := s.cli.Delete(ctx, s.prefix+"nodes/n1"); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := s.RemoveNode(ctx, "n1")
+	if err != nil || !slices.Equal(changed, []string{"pl_a"}) {
+		t.Fatalf("retried remove: changed %v, err %v; want [pl_a] and no error", changed, err)
+	}
+	a, _ := s.GetSlice(ctx, "pl_a")
+	if !slices.Equal(a.Nodes, []string{"n2"}) {
+		t.Fatalf("pl_a after the retried remove: %v", a.Nodes)
+	}
+	if _, err := s.RemoveNode(ctx, "n1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("remove of a name nothing lists: got %v, want ErrNotFound", err)
+	}
+}
+
+func TestSliceWritesRefuseUnknownNodes(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Options{})
+	ctx := t.Context()
+	mustAddNodes(t, s, "n1")
+	var unknown *UnknownNodeError
+	_, err := s.CreateSlice(ctx, api.Slice{Name: "pl_a", Nodes: []string{"n1", "ghost"}})
+	if !errors.As(err, &unknown) || unknown.Node != "ghost" || err.Error() != "create slice pl_a: unknown node ghost" {
+		t.Fatalf("create on an unknown node: %v", err)
+	}
+	mustCreateSlice(t, s, "pl_a", "n1")
+	_, err = s.UpdateSlice(ctx, "pl_a", func(sl *api.Slice) error {
+		sl.Nodes = append(sl.Nodes, "ghost")
+		return nil
+	})
+	if !errors.As(err, &unknown) || unknown.Node != "ghost" {
+		t.Fatalf("adding an unknown node: %v", err)
+	}
+	// Keeping a node is no check: a slice being scrubbed still changes.
+	if _, err := s.UpdateSlice(ctx, "pl_a", func(sl *api.Slice) error {
+		sl.RestartGeneration++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A slice written while its node is being removed either fails or is
+// scrubbed by the remove: it never keeps the removed node.
+func TestNoSliceKeepsANodeRemovedMeanwhile(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Options{})
+	ctx := t.Context()
+	other, err := Open(ctx, s.cli.Endpoints(), Options{}, slog.New(slog.DiscardHandler), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	mustCreateSlice(t, s, "pl_grow")
+	for i := range 30 {
+		node := fmt.Sprintf("r%d", i)
+		mustAddNodes(t, s, node)
+		var wg sync.WaitGroup
+		var cerr, uerr, rerr error
+		wg.Go(func() {
+			_, cerr = s.CreateSlice(ctx, api.Slice{Name: fmt.Sprintf("pl_s%d", i), Nodes: []string{node}})
+		})
+		wg.Go(func() {
+			_, uerr = s.UpdateSlice(ctx, "pl_grow", func(sl *api.Slice) error {
+				sl.Nodes = append(sl.Nodes, node)
+				return nil
+			})
+		})
+		wg.Go(func() { _, rerr = other.RemoveNode(ctx, node) })
+		wg.Wait()
+		var unknown *UnknownNodeError
+		for _, err := range []error{cerr, uerr, rerr} {
+			if err != nil && !errors.As(err, &unknown) {
+				t.Fatal(err)
+			}
+		}
+	}
+	all, _, err := s.ListSlices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sl := range all {
+		if len(sl.Nodes) > 0 || len(sl.Network.Addresses) > 0 {
+			t.Errorf("slice %s lists removed nodes %v (addresses %v)", sl.Name, sl.Nodes, sl.Network.Addresses)
+		}
+	}
+}
+
 func TestExecJobsAndResults(t *testing.T) {
 	t.Parallel()
 	s := newTestStore(t, Options{})
@@ -344,6 +458,35 @@ func TestExecJobsAndResults(t *testing.T) {
 	got, err = s.WaitExecResults(sctx, "def", []string{"n3"})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("silent node: %+v %v", got, err)
+	}
+}
+
+func TestExecJobsForMoreNodesThanATransactionHolds(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Options{})
+	ctx := t.Context()
+	var nodes []string
+	for i := range 130 {
+		nodes = append(nodes, fmt.Sprintf("n%d", i))
+	}
+	job := api.ExecJob{ID: "big", Slice: "pl_a", Cmd: []string{"id"}, Deadline: time.Now().Add(time.Minute)}
+	if err := s.PutExecJobs(ctx, nodes, job, time.Minute); err != nil {
+		t.Fatalf("a job for 130 nodes: %v", err)
+	}
+	for _, n := range []string{"n0", "n99", "n100", "n129"} {
+		if jobs, err := s.ExecJobs(ctx, n); err != nil || len(jobs) != 1 || jobs[0].ID != "big" {
+			t.Fatalf("jobs of %s: %+v %v", n, jobs, err)
+		}
+	}
+	if err := s.CancelExecJobs(ctx, "big", nodes); err != nil {
+		t.Fatalf("cancel on 130 nodes: %v", err)
+	}
+	resp, err := s.cli.Get(ctx, s.dir("exec"), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Count != 0 {
+		t.Fatalf("%d jobs left after the cancel", resp.Count)
 	}
 }
 
@@ -395,5 +538,148 @@ func TestDeleteExpiredSliceSparesARenewedOne(t *testing.T) {
 	}
 	if ok, err := s.DeleteExpiredSlice(ctx, "pl_old", now); ok || err != nil {
 		t.Fatalf("already gone: deleted=%v err=%v", ok, err)
+	}
+}
+
+// woken says whether wake fires within d.
+func woken(wake <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-wake:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func TestWatchNodeSkipsPeerRecordWritesThatKeepTheAddress(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Options{})
+	ctx := t.Context()
+	for _, n := range []string{"n1", "n2"} {
+		if err := s.CreateNode(ctx, NodeRecord{Node: api.Node{Name: n, Address: "192.0.2.1"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := s.ReadNodeView(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wake := s.WatchNode(ctx, "n1", v.Revision)
+	change := func(node string, fn func(*NodeRecord)) {
+		t.Helper()
+		if _, err := s.UpdateNode(ctx, node, func(r *NodeRecord) error { fn(r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	change("n2", func(r *NodeRecord) { r.Capacity.Disk += 4096 })
+	change("n2", func(r *NodeRecord) { r.Joined = time.Now() })
+	if woken(wake, 300*time.Millisecond) {
+		t.Fatal("a peer's record rewritten with the same address woke the watch")
+	}
+	change("n2", func(r *NodeRecord) { r.Address = "192.0.2.22" })
+	if !woken(wake, 2*time.Second) {
+		t.Fatal("a peer's new address did not wake the watch")
+	}
+	change("n1", func(r *NodeRecord) { r.CertSerial = "abc" })
+	if !woken(wake, 2*time.Second) {
+		t.Fatal("a change to the node's own record did not wake the watch")
+	}
+	if _, err := s.RemoveNode(ctx, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	if !woken(wake, 2*time.Second) {
+		t.Fatal("a peer's removal did not wake the watch")
+	}
+}
+
+func TestWatchTakesUpAfterTheLastRevisionSeen(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Options{})
+	ctx := t.Context()
+	dir := s.dir("w")
+	put := func(k string) int64 {
+		t.Helper()
+		resp, err := s.cli.Put(ctx, dir+k, "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Header.Revision
+	}
+	start := put("a")
+	revB := put("b")
+	put("c")
+	// The first watch breaks off after b: the next one starts at c.
+	after := start
+	var seen []string
+	collect := func(stopAt string) func(*clientv3.Event) bool {
+		return func(ev *clientv3.Event) bool {
+			seen = append(seen, string(ev.Kv.Key[len(dir):]))
+			return string(ev.Kv.Key[len(dir):]) == stopAt
+		}
+	}
+	if end := s.watchUntil(ctx, dir, &after, nil, collect("b")); end != watchStopped || after != revB {
+		t.Fatalf("first watch: end %d, last revision %d; want stopped at %d", end, after, revB)
+	}
+	put("d")
+	if end := s.watchUntil(ctx, dir, &after, nil, collect("d")); end != watchStopped {
+		t.Fatalf("second watch ended %d", end)
+	}
+	if !slices.Equal(seen, []string{"b", "c", "d"}) {
+		t.Fatalf("events seen across the two watches %v, want [b c d]", seen)
+	}
+
+	// History compacted away: the watch says so, and a WatchNode from
+	// there wakes its caller once it watches again from now.
+	last := put("e")
+	if _, err := s.cli.Compact(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	old := start
+	if end := s.watchUntil(ctx, dir, &old, nil, collect("")); end != watchCompacted {
+		t.Fatalf("watch from a compacted revision ended %d, want watchCompacted", end)
+	}
+	if err := s.CreateNode(ctx, NodeRecord{Node: api.Node{Name: "n1"}}); err != nil {
+		t.Fatal(err)
+	}
+	wake := s.WatchNode(ctx, "n1", start)
+	if !woken(wake, 2*time.Second) {
+		t.Fatal("a watch from a compacted revision did not wake its caller")
+	}
+	time.Sleep(300 * time.Millisecond) // the other dirs' wake-ups for the same gap
+	woken(wake, 0)
+	mustCreateSlice(t, s, "pl_a")
+	if !woken(wake, 2*time.Second) {
+		t.Fatal("no wake-up for a write after the watch was set up again")
+	}
+}
+
+func TestEmbeddedEtcdUnderALongRootKeepsAUnixSocket(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join(t.TempDir(), strings.Repeat("r", 120))
+	emb, err := StartEmbedded(root, slog.New(slog.DiscardHandler), 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	ep := emb.Endpoints()[0]
+	sock, ok := strings.CutPrefix(ep, "unix://")
+	if !ok || len(sock) > maxUnixPath {
+		t.Fatalf("endpoint %s, want a unix socket of at most %d bytes", ep, maxUnixPath)
+	}
+	dir := filepath.Dir(sock)
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("socket directory %s: %v %v, want mode 0700", dir, fi.Mode(), err)
+	}
+	s, err := Open(t.Context(), emb.Endpoints(), Options{}, slog.New(slog.DiscardHandler), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateNode(t.Context(), NodeRecord{Node: api.Node{Name: "n1"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	emb.Close()
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket directory %s left after Close: %v", dir, err)
 	}
 }
