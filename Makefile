@@ -36,7 +36,9 @@ build:
 	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr .
 	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-init ./cmd/pcr-init
 	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-authority ./cmd/pcr-authority
-	ln -sfn pcr bin/pcr-oci
+# bin/pcr-oci used to be a symlink to pcr: go build would write through it when it copies.
+	rm -f bin/pcr-oci
+	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-oci ./cmd/pcr-oci
 
 # The images are made with bin/pcr (import, build, save, load), hence the dependency on build.
 fixtures: build

@@ -1,13 +1,13 @@
 // pcr: a container runtime and engine. Called as pcr-oci it is the
-// runc-compatible runtime alone.
+// runc-compatible runtime alone, as bin/pcr-oci is.
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 
 	"pcr/cli"
+	"pcr/cli/ocicli"
 	"pcr/runtime"
 )
 
@@ -29,20 +29,12 @@ func main() {
 	app := cli.NewApp(v)
 	// Docker's convention: 125 when pcr itself fails; runc's: 1.
 	failure := 125
+	// Installs from before bin/pcr-oci was its own binary link pcr-oci to pcr.
 	if filepath.Base(os.Args[0]) == "pcr-oci" {
-		app = cli.NewOCIApp(v)
+		app = ocicli.NewApp(v)
 		failure = 1
 	} else if cli.IsOCIInvocation(os.Args[1:]) {
 		failure = 1
 	}
-	app.Metadata = map[string]any{}
-	err := app.Run(os.Args)
-	if code, ok := cli.ExitCode(err); ok {
-		os.Exit(code)
-	}
-	if err != nil {
-		cli.LogError(app, err)
-		fmt.Fprintf(os.Stderr, "pcr: %v\n", err)
-		os.Exit(failure)
-	}
+	os.Exit(ocicli.RunApp(app, os.Args, failure))
 }

@@ -3,13 +3,10 @@
 package cli
 
 import (
-	"errors"
-	"fmt"
-
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	ucli "github.com/urfave/cli/v2"
 
-	"pcr/runtime"
+	"pcr/cli/ocicli"
 )
 
 // NewApp is `pcr`.
@@ -21,20 +18,7 @@ func NewApp(version string) *ucli.App {
 		EnableBashCompletion: true,
 		Flags:                engineFlags(),
 		Commands: append(append(append(append(append(append(append(append(append([]*ucli.Command{
-			{
-				Name:        "oci",
-				Usage:       "runc-compatible OCI runtime (also as the pcr-oci binary)",
-				Flags:       append(ociFlags(), &ucli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version"}),
-				Before:      ociBefore,
-				Subcommands: ociCommands(),
-				Action: func(c *ucli.Context) error {
-					if c.Bool("version") {
-						fmt.Printf("pcr-oci version %s\nspec: %s\n", version, specVersion())
-						return nil
-					}
-					return ucli.ShowSubcommandHelp(c)
-				},
-			},
+			ocicli.Command(version),
 		}, append(containerCommands(), extraContainerCommands()...)...), imageCommands()...), buildCommands()...), networkCommands()...), systemCommands()...), vserverCommands()...), nodeCommands()...), sliceCommands()...), authorityCommands()...),
 	}
 }
@@ -46,18 +30,6 @@ func engineFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "root", Value: "/var/lib/pcr", EnvVars: []string{"PCR_ROOT"}, Usage: "images, layers and containers"},
 		&ucli.StringFlag{Name: "state", Value: "/run/pcr", EnvVars: []string{"PCR_STATE"}, Usage: "live runtime state (pids, fifos, locks)"},
 		&ucli.BoolFlag{Name: "debug", EnvVars: []string{"PCR_TRACE"}, Usage: "print each stage with its duration on stderr"},
-	}
-}
-
-// NewOCIApp is `pcr-oci`: the oci verbs at the top level, as runc has them.
-func NewOCIApp(version string) *ucli.App {
-	return &ucli.App{
-		Name:     "pcr-oci",
-		Usage:    "runc-compatible OCI runtime",
-		Version:  version + "\nspec: " + specVersion(),
-		Flags:    ociFlags(),
-		Before:   ociBefore,
-		Commands: ociCommands(),
 	}
 }
 
@@ -77,18 +49,9 @@ func IsOCIInvocation(args []string) bool {
 	return false
 }
 
-func usageErr(c *ucli.Context, msg string) error {
-	return fmt.Errorf("%s (see '%s --help')", msg, c.Command.FullName())
-}
+// usageErr and exitCode are the runtime's, so both command sets read the same.
+func usageErr(c *ucli.Context, msg string) error { return ocicli.UsageErr(c, msg) }
 
-func isNotExist(err error) bool { return errors.Is(err, runtime.ErrNotExist) }
+type exitCode = ocicli.ExitStatus
 
 func specVersion() string { return specs.Version }
-
-// LogError writes a failed command's error to the --log file too, so tools
-// that read runc's log (podman) see the cause.
-func LogError(app *ucli.App, err error) {
-	if s, ok := app.Metadata["log"].(*logSink); ok {
-		s.emit("error", err.Error())
-	}
-}

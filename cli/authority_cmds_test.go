@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"pcr/cli/ocicli"
 	"pcr/slices/api"
 	"pcr/slices/ca"
 )
@@ -269,7 +270,7 @@ func TestSliceExecExitAndPrefixes(t *testing.T) {
 	_, f := initAuthority(t)
 	f.execResults = []api.ExecResult{{Node: "n1", Stdout: "hello\n"}, {Node: "n2", ExitCode: 7, Stderr: "boom\n"}}
 	out, errOut, err := runPCR(t, "slice", "exec", "princeton_codeen", "--all", "--timeout", "90s", "--", "sh", "-c", "echo hello")
-	if code, ok := ExitCode(err); !ok || code != 7 {
+	if code, ok := ocicli.ExitCode(err); !ok || code != 7 {
 		t.Fatalf("exec: %v, want exit status 7", err)
 	}
 	if out != "n1: hello\n" || errOut != "n2: boom\n" {

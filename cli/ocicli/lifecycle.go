@@ -1,8 +1,7 @@
-package cli
+package ocicli
 
 import (
 	"os"
-	"strconv"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -29,7 +28,7 @@ func createOpts(c *ucli.Context, id string) runtime.CreateOpts {
 	}
 }
 
-func ociCreateCommand() *ucli.Command {
+func createCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "create", Usage: "create a container and leave it waiting for start", ArgsUsage: "ID",
 		Flags: createFlags(),
@@ -48,7 +47,7 @@ func ociCreateCommand() *ucli.Command {
 	}
 }
 
-func ociStartCommand() *ucli.Command {
+func startCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "start", Usage: "run the process of a created container", ArgsUsage: "ID",
 		Action: func(c *ucli.Context) error {
@@ -65,7 +64,7 @@ func ociStartCommand() *ucli.Command {
 	}
 }
 
-func ociRunCommand() *ucli.Command {
+func runCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "run", Usage: "create and start a container; in the foreground wait for it and exit with its status", ArgsUsage: "ID",
 		Flags: append(createFlags(), &ucli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "do not wait for the container"},
@@ -84,20 +83,20 @@ func ociRunCommand() *ucli.Command {
 				return err
 			}
 			if status != 0 {
-				return exitCode(status)
+				return ExitStatus(status)
 			}
 			return nil
 		},
 	}
 }
 
-func ociKillCommand() *ucli.Command {
+func killCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "kill", Usage: "send a signal (default SIGTERM) to the container's init", ArgsUsage: "ID [SIGNAL]",
 		Flags: []ucli.Flag{&ucli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "signal every process of the container"}},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
-				return usageErr(c, "kill: usage: kill ID [SIGNAL]")
+				return UsageErr(c, "kill: usage: kill ID [SIGNAL]")
 			}
 			sigName := "SIGTERM"
 			if c.NArg() == 2 {
@@ -116,7 +115,7 @@ func ociKillCommand() *ucli.Command {
 	}
 }
 
-func ociDeleteCommand() *ucli.Command {
+func deleteCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "delete", Usage: "delete a stopped container (--force: any)", ArgsUsage: "ID",
 		Flags: []ucli.Flag{&ucli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill it first if it runs"}},
@@ -138,7 +137,7 @@ func ociDeleteCommand() *ucli.Command {
 	}
 }
 
-func ociPauseCommand() *ucli.Command {
+func pauseCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "pause", Usage: "freeze every process of the container", ArgsUsage: "ID",
 		Action: func(c *ucli.Context) error {
@@ -155,7 +154,7 @@ func ociPauseCommand() *ucli.Command {
 	}
 }
 
-func ociResumeCommand() *ucli.Command {
+func resumeCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "resume", Usage: "thaw a paused container", ArgsUsage: "ID",
 		Action: func(c *ucli.Context) error {
@@ -170,17 +169,4 @@ func ociResumeCommand() *ucli.Command {
 			return rt.Resume(id)
 		},
 	}
-}
-
-// exitCode is returned by actions that end with a payload's status.
-type exitCode int
-
-func (e exitCode) Error() string { return "exit status " + strconv.Itoa(int(e)) }
-
-// ExitCode extracts a payload status from an action's error.
-func ExitCode(err error) (int, bool) {
-	if e, ok := err.(exitCode); ok {
-		return int(e), true
-	}
-	return 0, false
 }

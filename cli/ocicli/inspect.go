@@ -1,4 +1,4 @@
-package cli
+package ocicli
 
 import (
 	"encoding/json"
@@ -36,7 +36,7 @@ func toRuncState(st *runtime.State) runcState {
 		Rootfs: st.Rootfs, Created: st.Created, Owner: st.Owner, Annotations: st.Annotations}
 }
 
-func ociStateCommand() *ucli.Command {
+func stateCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "state", Usage: "print the container's state as JSON", ArgsUsage: "ID",
 		Action: func(c *ucli.Context) error {
@@ -57,7 +57,7 @@ func ociStateCommand() *ucli.Command {
 	}
 }
 
-func ociListCommand() *ucli.Command {
+func listCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "list", Aliases: []string{"ls"}, Usage: "list containers",
 		Flags: []ucli.Flag{
@@ -101,13 +101,13 @@ func ociListCommand() *ucli.Command {
 	}
 }
 
-func ociPsCommand() *ucli.Command {
+func psCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "ps", Usage: "show the container's processes (ps options may follow)", ArgsUsage: "ID [ps options]",
 		Flags: []ucli.Flag{&ucli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"}},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() < 1 {
-				return usageErr(c, "ps: a container id is required")
+				return UsageErr(c, "ps: a container id is required")
 			}
 			rt, err := ociRuntime(c)
 			if err != nil {
@@ -166,7 +166,7 @@ func printPs(args []string, pids []int) error {
 	return nil
 }
 
-func ociEventsCommand() *ucli.Command {
+func eventsCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "events", Usage: "print container statistics as JSON (--stats once, else every --interval)", ArgsUsage: "ID",
 		Flags: []ucli.Flag{
@@ -201,14 +201,14 @@ func ociEventsCommand() *ucli.Command {
 	}
 }
 
-func ociFeaturesCommand() *ucli.Command {
+func featuresCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "features", Usage: "print what this runtime supports as JSON",
 		Action: func(c *ucli.Context) error { return printJSON(os.Stdout, runtime.Features()) },
 	}
 }
 
-func ociSpecCommand() *ucli.Command {
+func specCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "spec", Usage: "write a starter config.json into the bundle",
 		Flags: []ucli.Flag{

@@ -1,4 +1,4 @@
-package cli
+package ocicli
 
 import (
 	"encoding/json"
@@ -13,7 +13,7 @@ import (
 	"pcr/runtime"
 )
 
-func ociExecCommand() *ucli.Command {
+func execCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "exec", Usage: "run a new process inside a running container", ArgsUsage: "ID [--] COMMAND [ARG...]",
 		Flags: []ucli.Flag{
@@ -35,7 +35,7 @@ func ociExecCommand() *ucli.Command {
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() < 1 {
-				return usageErr(c, "exec: a container id is required")
+				return UsageErr(c, "exec: a container id is required")
 			}
 			id := c.Args().First()
 			rt, err := ociRuntime(c)
@@ -65,7 +65,7 @@ func ociExecCommand() *ucli.Command {
 				return nil
 			}
 			if status := runtime.RunForeground(p); status != 0 {
-				return exitCode(status)
+				return ExitStatus(status)
 			}
 			return nil
 		},
@@ -94,7 +94,7 @@ func execProcess(c *ucli.Context, st *runtime.State) (*specs.Process, error) {
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		return nil, usageErr(c, "exec: a command is required (or --process)")
+		return nil, UsageErr(c, "exec: a command is required (or --process)")
 	}
 	base := st.Config.Process
 	p := &specs.Process{

@@ -1,0 +1,62 @@
+package ocicli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+)
+
+// logSink writes warnings and errors to stderr and the --log file in runc's formats.
+type logSink struct {
+	file   io.Writer
+	json   bool
+	stderr io.Writer
+}
+
+func newLogSink(c *ucli.Context) *logSink {
+	s := &logSink{stderr: os.Stderr, json: rootFlag(c, "log-format") == "json"}
+	if path := rootFlag(c, "log"); path != "" {
+		if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			s.file = f
+		}
+	}
+	return s
+}
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.emit("warning", string(trimNL(p)))
+	return len(p), nil
+}
+
+func (s *logSink) emit(level, msg string) {
+	if s.file != nil {
+		if s.json {
+			line, _ := json.Marshal(map[string]string{"level": level, "msg": msg, "time": time.Now().Format(time.RFC3339Nano)})
+			fmt.Fprintf(s.file, "%s\n", line)
+		} else {
+			fmt.Fprintf(s.file, "time=%q level=%s msg=%q\n", time.Now().Format(time.RFC3339Nano), level, msg)
+		}
+	}
+	if level != "error" { // errors reach stderr through RunApp's single line
+		fmt.Fprintln(s.stderr, msg)
+	}
+}
+
+func trimNL(p []byte) []byte {
+	for len(p) > 0 && p[len(p)-1] == '\n' {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+// logError writes a failed command's error to the --log file too, so tools
+// that read runc's log (podman) see the cause.
+func logError(app *ucli.App, err error) {
+	if s, ok := app.Metadata["log"].(*logSink); ok {
+		s.emit("error", err.Error())
+	}
+}

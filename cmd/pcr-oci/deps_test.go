@@ -1,0 +1,33 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"testing"
+)
+
+// The runtime binary is worth having only while it stays slim: every
+// package linked in runs its init on each `pcr-oci run`.
+func TestLinksOnlyTheRuntime(t *testing.T) {
+	goTool := "go"
+	if root := goruntime.GOROOT(); root != "" { // empty under -trimpath
+		goTool = filepath.Join(root, "bin", "go")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", "-tags", "osusergo,netgo,urfave_cli_no_docs", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	heavy := []string{"prometheus", "go-containerregistry", "nftables", "etcd", "protobuf", "netlink",
+		"pcr/engine", "pcr/image", "pcr/netns", "pcr/vserver", "pcr/slices", "pcr/cli\n"}
+	deps := string(out)
+	for _, h := range heavy {
+		if strings.Contains(deps, h) {
+			t.Errorf("pcr-oci links %s", strings.TrimSpace(h))
+		}
+	}
+	if !strings.Contains(deps, "pcr/runtime\n") {
+		t.Errorf("pcr-oci does not link pcr/runtime; go list said:\n%s", deps)
+	}
+}
