@@ -113,7 +113,7 @@ set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5
 set key top left
 plot '{data}' using 0:2:3:xtic(1) with boxes lc variable notitle, \\
      '' using 0:2:(sprintf("%.2f", $2)) with labels offset 0,0.8 notitle, \\
-     NaN with boxes lc 1 title "oci-start: vs pcr oci run", \\
+     NaN with boxes lc 1 title "oci-start: vs pcr-oci run", \\
      NaN with boxes lc 2 title "engine-start: vs pcr run --rm"
 """
         r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)

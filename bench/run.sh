@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — what `make bench` runs: pcr against its peers on this machine, in one go.
 #
-#   make bench                       every group: oci-start engine-start memory scale image vserver
+#   make bench                       every group: oci-start engine-start memory scale image vserver slices
 #   make bench BENCH=oci-start       one group (or several: BENCH="memory scale")
 #
 # It installs the peers from Debian's packages when they are missing (apt-get; `apt-get update`
@@ -16,14 +16,15 @@
 # Counts (environment): BENCH_RUNS overrides every group's repetitions at once (for a quick
 # check); OCI_RUNS (50), ENGINE_RUNS (20), MEM_RUNS (5), MEM_COUNT (50), SCALE_BATCH (50),
 # SCALE_COUNT (1000), SCALE_PARALLEL (8), IMAGE_RUNS (3), IMAGE_OVERLAY_N (200),
-# VSERVER_COUNT (100), VSERVER_RUNS (5). BENCH_GROUP_TIMEOUT (seconds, 900) bounds each group;
+# VSERVER_COUNT (100), VSERVER_RUNS (5), SLICES_RUNS (5), SLICES_NODES (10), SLICES_LOAD_SECONDS (10),
+# SLICES_LOAD_WORKERS (8). BENCH_GROUP_TIMEOUT (seconds, 900) bounds each group;
 # a group that times out is stopped with SIGTERM and cleans up after itself.
 # Needs root and a Debian-like system (apt-get) for the peers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$PWD
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH:/usr/local/go/bin
-all_groups=(oci-start engine-start memory scale image vserver)
+all_groups=(oci-start engine-start memory scale image vserver slices)
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }

@@ -103,7 +103,7 @@ lab_up() {
 }
 
 lab_down() {
-	local pid node left
+	local pid node left i
 	[[ -n $lab_tag ]] || return 0
 	for ((i = ${#lab_pids[@]} - 1; i >= 0; i--)); do
 		pid=${lab_pids[i]}
