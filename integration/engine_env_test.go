@@ -115,27 +115,35 @@ func (e *engineEnv) checkNoLeaks() {
 			t.Errorf("leaked runtime state: %s", filepath.Join(e.state, "runtime", en.Name()))
 		}
 	}
+	checkNoHostLeaks(t, e.dir, e.pcrCgroups, e.cgroupsBefore)
+	checkNoVserverLeaks(t, e.root)
+}
+
+// checkNoHostLeaks fails t for what a test under dir left on the host:
+// pcr cgroups that were not there before (pcrCgroups, cgroupsBefore),
+// processes and loop devices that point into dir.
+func checkNoHostLeaks(t *testing.T, dir string, pcrCgroups, cgroupsBefore map[string]bool) {
+	t.Helper()
 	// Children are listed under every pcr parent there is now, those the
 	// test made included, so that a leaked container cgroup is named and
 	// not only the shared parent it keeps alive.
 	parents := pcrParentCgroups()
-	for dir := range parents {
-		if !e.pcrCgroups[dir] {
-			t.Errorf("leaked cgroup: %s (pcr's shared parent, empty once the test's containers are gone)", dir)
+	for d := range parents {
+		if !pcrCgroups[d] {
+			t.Errorf("leaked cgroup: %s (pcr's shared parent, empty once the test's containers are gone)", d)
 		}
 	}
-	for dir := range pcrChildCgroups(parents) {
-		if !e.cgroupsBefore[dir] {
-			t.Errorf("leaked cgroup: %s (procs: %s)", dir, cgroupProcs(dir))
+	for d := range pcrChildCgroups(parents) {
+		if !cgroupsBefore[d] {
+			t.Errorf("leaked cgroup: %s (procs: %s)", d, cgroupProcs(d))
 		}
 	}
-	for _, p := range processesUnder(e.dir) {
+	for _, p := range processesUnder(dir) {
 		t.Errorf("leaked process: %s", p)
 	}
-	for _, l := range loopDevicesUnder(e.dir) {
+	for _, l := range loopDevicesUnder(dir) {
 		t.Errorf("leaked loop device: %s", l)
 	}
-	checkNoVserverLeaks(t, e.root)
 }
 
 // loopDevicesUnder lists the loop devices backed by a file under dir. An

@@ -447,23 +447,7 @@ func (c *cluster) cleanup() {
 	for _, ns := range c.leftNetns() {
 		t.Errorf("leaked netns: %s", ns)
 	}
-	parents := pcrParentCgroups()
-	for dir := range parents {
-		if !c.pcrCgroups[dir] {
-			t.Errorf("leaked cgroup: %s", dir)
-		}
-	}
-	for dir := range pcrChildCgroups(parents) {
-		if !c.cgroupsBefore[dir] {
-			t.Errorf("leaked cgroup: %s (procs: %s)", dir, cgroupProcs(dir))
-		}
-	}
-	for _, p := range processesUnder(c.dir) {
-		t.Errorf("leaked process: %s", p)
-	}
-	for _, l := range loopDevicesUnder(c.dir) {
-		t.Errorf("leaked loop device: %s", l)
-	}
+	checkNoHostLeaks(t, c.dir, c.pcrCgroups, c.cgroupsBefore)
 	for _, name := range c.order {
 		checkNoVserverLeaks(t, c.nodes[name].root)
 	}
