@@ -14,6 +14,8 @@ repo=$(dirname "$bench_dir")
 # The system's tools first (Debian's python3, not a per-user shim that costs half a second a call).
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH:/usr/local/go/bin
 pcr=${PCR:-$repo/bin/pcr}
+# The OCI runtime binary, as podman and the OCI suite run it (slim: the runtime and cgroups only).
+pcr_oci=${PCR_OCI:-$(dirname "$pcr")/pcr-oci}
 fixtures=$repo/rootfs-fixtures/build
 group=$(basename "${BASH_SOURCE[1]}" .sh)
 

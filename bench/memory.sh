@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # memory: what a container costs in memory, pcr against its peers in the same run.
-#   1. peak RSS of one `run` (GNU time's maximum resident set size, the median of RUNS): pcr oci
+#   1. peak RSS of one `run` (GNU time's maximum resident set size, the median of RUNS): pcr-oci
 #      run, runc run, crun run from one busybox bundle; pcr run --rm vs podman run --rm;
 #   2. memory per detached container with COUNT running `sleep`: the charge of each container's
 #      memory cgroup, the RSS of what stays outside it per container (pcr's monitor, podman's
@@ -35,7 +35,7 @@ _remove_runtime_leftovers() {
 # rt_cmd RUNTIME: the array rt is that runtime's command with its own state root.
 rt_cmd() {
 	case $1 in
-	pcr) rt=("$pcr" oci --root "$work/rt-pcr") ;;
+	pcr) rt=("$pcr_oci" --root "$work/rt-pcr") ;;
 	runc) rt=(runc --root "$work/rt-runc") ;;
 	crun) rt=("${crun_wrapper[@]}" crun --root "$work/rt-crun") ;;
 	esac
@@ -86,7 +86,7 @@ n=0
 cd "$work/true"
 for r in pcr runc crun; do
 	rt_cmd "$r"
-	row_peak "$r$([[ $r == pcr ]] && echo " oci") run" "${rt[@]}" run "$prefix-a$((n++))"
+	row_peak "$r$([[ $r == pcr ]] && echo "-oci") run" "${rt[@]}" run "$prefix-a$((n++))"
 done
 cd "$repo"
 row_peak "pcr run --rm --net none" "$pcr" --root "$work/root" --state "$work/state" run --rm --net none busybox true
@@ -145,7 +145,7 @@ echo "| what | cgroup charge KiB | helper RSS KiB (outside the cgroup) | MemAvai
 echo "|---|---|---|---|---|"
 for r in pcr runc crun; do
 	rt_cmd "$r"
-	detached "$r$([[ $r == pcr ]] && echo " oci") run -d" rt
+	detached "$r$([[ $r == pcr ]] && echo "-oci") run -d" rt
 done
 detached "pcr run -d --net none" pcr_engine
 detached "podman run -d --network none (runc)" podman

@@ -7,7 +7,6 @@
 # comparison stays fair. Needs root, hyperfine, runc, crun, bin/pcr-oci and `make fixtures`.
 # Usage: bench/oci-start.sh [RUNS] (or OCI_RUNS / BENCH_RUNS; default 50)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-pcr_oci=$(dirname "$pcr")/pcr-oci
 need hyperfine runc crun unshare "$pcr_oci"
 nruns=${1:-$(runs OCI_RUNS 50)}
 warmup=5

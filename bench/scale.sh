@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scale: many containers.
 #   1. start COUNT detached containers (`run -d`, busybox `sleep`) from one bundle, then kill and
-#      delete them (`delete --force`), one after the other and 8 at a time: pcr oci, runc, crun;
+#      delete them (`delete --force`), one after the other and 8 at a time: pcr-oci, runc, crun;
 #   2. SCALE_COUNT detached `pcr run -d --net none` containers one after the other: the time per
 #      container and the memory per container as the count grows, then all removed.
 # Needs root, runc, crun, bin/pcr and `make fixtures`.
@@ -33,7 +33,7 @@ crun_wrapper=()
 [[ -n $(crun_wrap) ]] && crun_wrapper=(unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec "$0" "$@"')
 rt_cmd() { # RUNTIME: the array rt is that runtime's command with its own state root
 	case $1 in
-	pcr) rt=("$pcr" oci --root "$work/rt-pcr") ;;
+	pcr) rt=("$pcr_oci" --root "$work/rt-pcr") ;;
 	runc) rt=(runc --root "$work/rt-runc") ;;
 	crun) rt=("${crun_wrapper[@]}" crun --root "$work/rt-crun") ;;
 	esac
