@@ -18,7 +18,7 @@
 #   /usr/local/sbin/*    the host's CGROUP2_HOST_TOOLS, with the shared libraries and the ELF
 #                        interpreter they load at the paths the host has them (/lib/x86_64-linux-gnu,
 #                        /lib64); init.sh puts /usr/local/sbin first on PATH, as on a Debian host
-#   /pcr/bin/pcr         the static pcr binary (+ pcr-oci link)
+#   /pcr/bin/pcr         the static pcr binary (+ pcr-oci and pcr-init from beside it)
 #   /pcr/tests/*.test    static test binaries, /pcr/src/<pkg>/ their working dirs (with testdata/)
 #   /pcr/fixtures        a copy of rootfs-fixtures/build (the tests' PCR_FIXTURES)
 #   /pcr/env             settings for init.sh
@@ -236,7 +236,15 @@ mkdir -p "$stage/pcr/bin" "$stage/pcr/tests" "$stage/pcr/fixtures" "$stage/lib/m
 [[ -e $stage/dev/console ]] || mknod -m 600 "$stage/dev/console" c 5 1
 install -m 0755 "$here/init.sh" "$stage/init"
 install -m 0755 "$pcr_bin" "$stage/pcr/bin/pcr"
-ln -s pcr "$stage/pcr/bin/pcr-oci"
+# The slim runtime and the container's init, as make build puts them beside pcr, so that the v2
+# tests exercise them and not only pcr's /proc/self/exe fallback.
+for b in pcr-oci pcr-init; do
+	if [[ -f $(dirname "$pcr_bin")/$b ]]; then
+		install -m 0755 "$(dirname "$pcr_bin")/$b" "$stage/pcr/bin/$b"
+	elif [[ $b == pcr-oci ]]; then
+		ln -s pcr "$stage/pcr/bin/pcr-oci"
+	fi
+done
 # Only the busybox fixture travels: the debian images and the fixture store are hundreds of MB.
 tar -C "$fixtures" --exclude='./busybox/.work.*' -cf - ./busybox ./busybox.tar | tar -C "$stage/pcr/fixtures" -xf -
 
