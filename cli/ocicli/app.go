@@ -150,6 +150,22 @@ func rootBool(c *ucli.Context, name string) bool {
 	return false
 }
 
+// withContainer is the action of a command on one container: its ID
+// argument checked and the runtime opened before act runs.
+func withContainer(act func(c *ucli.Context, rt *runtime.Runtime, id string) error) ucli.ActionFunc {
+	return func(c *ucli.Context) error {
+		id, err := needID(c)
+		if err != nil {
+			return err
+		}
+		rt, err := ociRuntime(c)
+		if err != nil {
+			return err
+		}
+		return act(c, rt, id)
+	}
+}
+
 func ociRuntime(c *ucli.Context) (*runtime.Runtime, error) {
 	var trace *runtime.Tracer
 	if rootBool(c, "debug") {

@@ -39,21 +39,13 @@ func toRuncState(st *runtime.State) runcState {
 func stateCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "state", Usage: "print the container's state as JSON", ArgsUsage: "ID",
-		Action: func(c *ucli.Context) error {
-			id, err := needID(c)
-			if err != nil {
-				return err
-			}
-			rt, err := ociRuntime(c)
-			if err != nil {
-				return err
-			}
+		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
 			st, err := rt.Load(id)
 			if err != nil {
 				return err
 			}
 			return printJSON(os.Stdout, toRuncState(st))
-		},
+		}),
 	}
 }
 
@@ -173,15 +165,7 @@ func eventsCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "stats", Usage: "print one stats event and exit"},
 			&ucli.DurationFlag{Name: "interval", Value: 5 * time.Second, Usage: "time between stats events"},
 		},
-		Action: func(c *ucli.Context) error {
-			id, err := needID(c)
-			if err != nil {
-				return err
-			}
-			rt, err := ociRuntime(c)
-			if err != nil {
-				return err
-			}
+		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
 			if c.Duration("interval") <= 0 {
 				return errors.New("events: --interval must be positive")
 			}
@@ -197,7 +181,7 @@ func eventsCommand() *ucli.Command {
 				}
 				time.Sleep(c.Duration("interval"))
 			}
-		},
+		}),
 	}
 }
 

@@ -32,35 +32,19 @@ func createCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "create", Usage: "create a container and leave it waiting for start", ArgsUsage: "ID",
 		Flags: createFlags(),
-		Action: func(c *ucli.Context) error {
-			id, err := needID(c)
-			if err != nil {
-				return err
-			}
-			rt, err := ociRuntime(c)
-			if err != nil {
-				return err
-			}
-			_, err = rt.Create(createOpts(c, id))
+		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
+			_, err := rt.Create(createOpts(c, id))
 			return err
-		},
+		}),
 	}
 }
 
 func startCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "start", Usage: "run the process of a created container", ArgsUsage: "ID",
-		Action: func(c *ucli.Context) error {
-			id, err := needID(c)
-			if err != nil {
-				return err
-			}
-			rt, err := ociRuntime(c)
-			if err != nil {
-				return err
-			}
+		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
 			return rt.Start(id)
-		},
+		}),
 	}
 }
 
@@ -69,15 +53,7 @@ func runCommand() *ucli.Command {
 		Name: "run", Usage: "create and start a container; in the foreground wait for it and exit with its status", ArgsUsage: "ID",
 		Flags: append(createFlags(), &ucli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "do not wait for the container"},
 			&ucli.BoolFlag{Name: "keep", Usage: "accepted for runc compatibility"}),
-		Action: func(c *ucli.Context) error {
-			id, err := needID(c)
-			if err != nil {
-				return err
-			}
-			rt, err := ociRuntime(c)
-			if err != nil {
-				return err
-			}
+		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
 			status, err := rt.Run(runtime.RunOpts{CreateOpts: createOpts(c, id), Detach: c.Bool("detach")})
 			if err != nil {
 				return err
@@ -86,7 +62,7 @@ func runCommand() *ucli.Command {
 				return ExitStatus(status)
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -119,54 +95,30 @@ func deleteCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "delete", Usage: "delete a stopped container (--force: any)", ArgsUsage: "ID",
 		Flags: []ucli.Flag{&ucli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill it first if it runs"}},
-		Action: func(c *ucli.Context) error {
-			id, err := needID(c)
-			if err != nil {
-				return err
-			}
-			rt, err := ociRuntime(c)
-			if err != nil {
-				return err
-			}
-			err = rt.Delete(id, c.Bool("force"))
+		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
+			err := rt.Delete(id, c.Bool("force"))
 			if c.Bool("force") && isNotExist(err) {
 				return nil // runc: delete --force of a missing container succeeds
 			}
 			return err
-		},
+		}),
 	}
 }
 
 func pauseCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "pause", Usage: "freeze every process of the container", ArgsUsage: "ID",
-		Action: func(c *ucli.Context) error {
-			id, err := needID(c)
-			if err != nil {
-				return err
-			}
-			rt, err := ociRuntime(c)
-			if err != nil {
-				return err
-			}
+		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
 			return rt.Pause(id)
-		},
+		}),
 	}
 }
 
 func resumeCommand() *ucli.Command {
 	return &ucli.Command{
 		Name: "resume", Usage: "thaw a paused container", ArgsUsage: "ID",
-		Action: func(c *ucli.Context) error {
-			id, err := needID(c)
-			if err != nil {
-				return err
-			}
-			rt, err := ociRuntime(c)
-			if err != nil {
-				return err
-			}
+		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
 			return rt.Resume(id)
-		},
+		}),
 	}
 }
