@@ -4,7 +4,9 @@
 #   1. a run of tests that assert the VM is what the harness promises (pure cgroup v2 with memory,
 #      pivot_root works in a new mount namespace, PID 1 reaps orphans) to report PASS, exit 0;
 #   2. a run of a test that fails to report FAIL, exit 1;
-#   3. a run whose test hangs to be killed at CGROUP2_TIMEOUT and reported as a failure, exit 1.
+#   3. a run whose test hangs to be killed at CGROUP2_TIMEOUT and reported as a failure, exit 1;
+#   4. a run whose console shows a long kernel soft lockup (a test prints the kernel's line) to be
+#      stopped at once as a hung VM, booted again once, and reported as a failure, exit 1.
 # Needs rootfs-fixtures/build (make fixtures). Uses bin/pcr when present, else a stand-in.
 set -euo pipefail
 
@@ -106,6 +108,12 @@ func TestMustFail(t *testing.T) {
 func TestHangForever(t *testing.T) {
 	time.Sleep(time.Hour)
 }
+
+// The line the kernel's watchdog prints for a CPU that has not scheduled for 999 s.
+func TestFakeLockup(t *testing.T) {
+	os.Stdout.WriteString("\n[ 1128.341257] watchdog: BUG: soft lockup - CPU#1 stuck for 999s! [cp:5601]\n")
+	time.Sleep(time.Hour)
+}
 EOF
 
 log() { printf '==> cgroup2-qemu selftest: %s\n' "$*" >&2; }
@@ -142,4 +150,22 @@ if PCR_BIN=$pcr_bin CGROUP2_TEST_BINS="$tmp/harness.test" CGROUP2_RUN='HangForev
 	exit 1
 fi
 hang_time=$((SECONDS - start))
-log "ok: PASS, FAIL and timeout all detected (pass run ${pass_time}s, fail run ${fail_time}s, hang run ${hang_time}s)"
+start=$SECONDS
+log "run 4: expecting a hung VM to be stopped, booted again once, and reported as a failure"
+if PCR_BIN=$pcr_bin CGROUP2_TEST_BINS="$tmp/harness.test" CGROUP2_RUN='FakeLockup' CGROUP2_TIMEOUT=300 \
+	"$here/run.sh" 2>"$tmp/lockup.log"; then
+	cat "$tmp/lockup.log" >&2
+	log "FAILED: the hung run was reported as PASS"
+	exit 1
+fi
+cat "$tmp/lockup.log" >&2
+lockup_time=$((SECONDS - start))
+if [[ $(grep -c 'VM hung in the kernel' "$tmp/lockup.log") -ne 2 ]] || ! grep -q 'during: TestFakeLockup' "$tmp/lockup.log"; then
+	log "FAILED: the hung VM was not stopped and booted again once, naming the test it was in"
+	exit 1
+fi
+if ((lockup_time >= 300)); then
+	log "FAILED: the hung VM ran into CGROUP2_TIMEOUT instead of being stopped (${lockup_time}s)"
+	exit 1
+fi
+log "ok: PASS, FAIL, timeout and hang all detected (pass run ${pass_time}s, fail run ${fail_time}s, timeout run ${hang_time}s, hang run ${lockup_time}s)"
