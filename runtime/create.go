@@ -151,6 +151,11 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	if r.Trace.Enabled() {
 		so.trace = os.Stderr
 	}
+	if why := fastInitRefusal(spec, o); why != "" {
+		r.Trace.Stage("the Go init will set the container up: %s", why)
+	} else {
+		so.fast = true
+	}
 	if spec.Process.Terminal {
 		so.stdin, so.stdout, so.stderr = nil, nil, nil
 	}
@@ -245,7 +250,21 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 		r.Trace.Stage("prestart/createRuntime hooks done")
 		return nil
 	}
-	if err := init.handshake(cfg, onPid, onHooks); err != nil {
+	err = init.handshake(cfg, onPid, onHooks)
+	var fallback *errFastFallback
+	if errors.As(err, &fallback) {
+		// The C init exited before it was ready; whatever it mounted went
+		// with its mount namespace. The Go init starts over and, if the
+		// spec really cannot be done, says why in its own words.
+		r.Trace.Stage("C init fell back (%s): starting the Go init", fallback.reason)
+		init.kill()
+		so.fast = false
+		if err = spawnInit(); err != nil {
+			return nil, err
+		}
+		err = init.handshake(cfg, onPid, onHooks)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", o.ID, err)
 	}
 	r.Trace.Stage("init ready, waiting on exec.fifo")

@@ -22,8 +22,10 @@ type child struct {
 	pid  int
 	// ptyMaster is set when the child sent its terminal.
 	ptyMaster *os.File
-	waited    bool
-	exitErr   error
+	// fast: the child is the C init (fastinit.c) and takes a plan, not a config.
+	fast    bool
+	waited  bool
+	exitErr error
 }
 
 // spawnOpts describe one re-exec of pcr-init (or /proc/self/exe) as `pcr init`.
@@ -39,6 +41,7 @@ type spawnOpts struct {
 	uidMaps  []syscall.SysProcIDMap
 	gidMaps  []syscall.SysProcIDMap
 	trace    *os.File
+	fast     bool // run the C init (fastplan.go) instead of the Go one
 }
 
 // spawn starts the child. It runs the clone on a locked thread that first
@@ -70,6 +73,9 @@ func spawn(o spawnOpts) (*child, error) {
 	if o.trace != nil {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, o.trace)
 		env = append(env, "_PCR_TRACEFD="+strconv.Itoa(2+len(cmd.ExtraFiles)))
+	}
+	if o.fast {
+		env = append(env, fastInitEnv+"=1")
 	}
 	if len(o.ns.childJoins) > 0 || o.ns.childUnshare != 0 {
 		joins := make([]nsenter.Join, 0, len(o.ns.childJoins))
@@ -130,7 +136,7 @@ func spawn(o spawnOpts) (*child, error) {
 		parentSock.Close()
 		return nil, fmt.Errorf("start init: %w", err)
 	}
-	return &child{cmd: cmd, sync: syncSocket{parentSock}, pid: cmd.Process.Pid}, nil
+	return &child{cmd: cmd, sync: syncSocket{parentSock}, pid: cmd.Process.Pid, fast: o.fast}, nil
 }
 
 func mapsRoot(m []syscall.SysProcIDMap) bool {
@@ -198,12 +204,29 @@ func (c *child) deathCause() error {
 	return errors.New("init exited before it was ready")
 }
 
+// errFastFallback is a C init that could not do the container; the caller
+// starts the Go init instead.
+type errFastFallback struct{ reason string }
+
+func (e *errFastFallback) Error() string { return "C init fell back: " + e.reason }
+
 // handshake drives the protocol in sync.go until the child is ready.
-// onHooks runs prestart/createRuntime hooks while the child waits.
+// onHooks runs prestart/createRuntime hooks while the child waits. A C init
+// gets the plan (fastplan.go) where the Go init gets cfg.
 func (c *child) handshake(cfg *initConfig, onPid func(int) error, onHooks func() error) error {
 	sentConfig := false
 	sendConfig := func() error {
 		sentConfig = true
+		if c.fast {
+			plan, err := buildFastPlan(cfg)
+			if err != nil {
+				plan = refusalPlan(cfg, err)
+			}
+			if err := unix.Sendmsg(int(c.sync.f.Fd()), plan, nil, nil, 0); err != nil {
+				return fmt.Errorf("send plan to init: %w", err)
+			}
+			return nil
+		}
 		if err := c.sync.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
 			return fmt.Errorf("send config to init: %w", err)
 		}
@@ -237,6 +260,9 @@ func (c *child) handshake(cfg *initConfig, onPid func(int) error, onHooks func()
 				return &ExecError{msg: msg, kind: ErrCommandCannotExecute}
 			}
 			return errors.New(msg)
+		case msgFallback:
+			c.wait()
+			return &errFastFallback{reason: m.Error}
 		case msgPid:
 			c.pid = m.Pid
 			if err := onPid(c.pid); err != nil {

@@ -12,6 +12,9 @@ package runtime
 //	  |  <-- pty + fd  (terminal: the pty master, SCM_RIGHTS)
 //	  |  <-- ready     (waiting on exec.fifo / about to execve)
 //
+// The C init (fastplan.go) gets a plan, not JSON, in place of config, and
+// may answer "fallback" (it exits; the parent starts the Go init instead).
+//
 // The socket closes on exec (O_CLOEXEC), so EOF before "ready" always means
 // the child died, and the parent reports why.
 
@@ -33,6 +36,7 @@ const (
 	msgHooksDone = "hooks-done"
 	msgPty       = "pty"
 	msgReady     = "ready"
+	msgFallback  = "fallback"
 )
 
 type syncMsg struct {

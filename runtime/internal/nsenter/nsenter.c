@@ -114,7 +114,7 @@ static void wait_and_exit(pid_t child, const sigset_t *oldmask) {
 	_exit(128 + sig);
 }
 
-__attribute__((constructor)) static void pcr_nsenter(void) {
+static void nsenter_joins(void) {
 	const char *spec_env = getenv("_PCR_NSENTER"), *unshare_env = getenv("_PCR_UNSHARE");
 	const char *syncfd_env = getenv("_PCR_SYNCFD");
 	struct join joins[MAX_JOINS];
@@ -231,4 +231,15 @@ __attribute__((constructor)) static void pcr_nsenter(void) {
 	if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
 		for (int fd = 3; fd < 1024; fd++) close(fd);
 	wait_and_exit(child, &oldmask);
+}
+
+void pcr_fastinit(void); // fastinit.c
+
+// The constructor: joins and unshares first (in a forked child when a pid
+// namespace asks for it; the forking parent never returns), then, when the
+// caller sent a plan for it, the whole container init in C.
+__attribute__((constructor)) static void pcr_nsenter(void) {
+	nsenter_joins();
+	const char *fast = getenv("_PCR_FASTINIT");
+	if (fast && *fast) pcr_fastinit();
 }

@@ -31,6 +31,9 @@ func filterFlags(flags []specs.LinuxSeccompFlag) (uint, error) {
 	return bits, nil
 }
 
+// FlagBits is flags as SECCOMP_FILTER_FLAG_* bits, for a loader outside Go.
+func FlagBits(flags []specs.LinuxSeccompFlag) (uint, error) { return filterFlags(flags) }
+
 // Load installs prog as a seccomp filter of the calling process. The caller
 // has set no_new_privs on the calling thread or holds CAP_SYS_ADMIN, and
 // should stay locked to that thread until it execs.
