@@ -21,8 +21,27 @@ type RunOpts struct {
 // the payload's status (128+N when killed by signal N).
 func (r *Runtime) Run(o RunOpts) (int, error) {
 	o.KeepTerminal = !o.Detach
+	var sigs chan os.Signal
+	notified := make(chan struct{})
+	if o.Detach {
+		close(notified)
+	} else {
+		// Taking every signal costs a sigaction or two each (milliseconds
+		// on some hypervisors); done beside Create it is off the start
+		// path, and a signal that comes during Create waits in the channel
+		// for the payload instead of killing us half-way.
+		sigs = make(chan os.Signal, 32)
+		go func() {
+			signal.Notify(sigs)
+			close(notified)
+		}()
+	}
 	c, err := r.Create(o.CreateOpts)
 	if err != nil {
+		if sigs != nil {
+			<-notified
+			signal.Stop(sigs)
+		}
 		return 0, err
 	}
 	if o.Detach {
@@ -32,7 +51,7 @@ func (r *Runtime) Run(o RunOpts) (int, error) {
 		}
 		return 0, nil
 	}
-	fg := startForeground(c.State.Pid, c.PtyMaster)
+	fg := forward(c.State.Pid, c.PtyMaster, sigs)
 	if err := r.start(c.State); err != nil {
 		fg.stop()
 		r.delete(c.State, true)
@@ -65,8 +84,15 @@ type foreground struct {
 }
 
 func startForeground(pid int, pty *os.File) *foreground {
-	fg := &foreground{sigs: make(chan os.Signal, 32), done: make(chan struct{}), restore: func() {}, pty: pty}
-	signal.Notify(fg.sigs)
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs)
+	return forward(pid, pty, sigs)
+}
+
+// forward passes what arrives on sigs (signal.Notify'd by the caller) to
+// pid, and proxies pty when there is one.
+func forward(pid int, pty *os.File, sigs chan os.Signal) *foreground {
+	fg := &foreground{sigs: sigs, done: make(chan struct{}), restore: func() {}, pty: pty}
 	if pty != nil {
 		if term.IsTerminal(int(os.Stdin.Fd())) {
 			if st, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
