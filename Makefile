@@ -38,7 +38,9 @@ build:
 	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-authority ./cmd/pcr-authority
 # bin/pcr-oci used to be a symlink to pcr: go build would write through it when it copies.
 	rm -f bin/pcr-oci
-	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-oci ./cmd/pcr-oci
+# Without cgo: the C constructor is only needed in what is re-exec'd (bin/pcr-init), and a Go
+# program without cgo starts in about 3 ms less here.
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-oci ./cmd/pcr-oci
 
 # The images are made with bin/pcr (import, build, save, load), hence the dependency on build.
 fixtures: build

@@ -13,6 +13,8 @@ import (
 // packages the child never uses but would still load and initialise.
 const InitBinaryName = "pcr-init"
 
+const selfExe = "/proc/self/exe"
+
 // initBinary picks the executable of a container's init or exec child: the
 // pcr-init beside the running executable when there is a trustworthy one,
 // else /proc/self/exe (pcr-oci copied alone somewhere, a test binary).
@@ -26,7 +28,7 @@ const InitBinaryName = "pcr-init"
 // only taken when it is a regular file with pcr's owner, writable by no one
 // else, in pcr's own directory.
 func initBinary() string {
-	const self = "/proc/self/exe"
+	const self = selfExe
 	exe, err := os.Readlink(self)
 	if err != nil || !filepath.IsAbs(exe) {
 		return self // "(deleted)" or an odd procfs: stay with what runs

@@ -54,8 +54,15 @@ func spawn(o spawnOpts) (*child, error) {
 	}
 	defer childSock.Close()
 
+	path := initBinary()
+	// A re-exec of ourselves has the C constructor only in a cgo build;
+	// pcr-init always has it.
+	constructor := path != selfExe || nsenter.ConstructorLinked
+	if !constructor {
+		o.fast = false
+	}
 	cmd := &exec.Cmd{
-		Path:   initBinary(),
+		Path:   path,
 		Args:   []string{"pcr", "init"},
 		Stdin:  o.stdin,
 		Stdout: o.stdout,
@@ -78,6 +85,10 @@ func spawn(o spawnOpts) (*child, error) {
 		env = append(env, fastInitEnv+"=1")
 	}
 	if len(o.ns.childJoins) > 0 || o.ns.childUnshare != 0 {
+		if !constructor {
+			parentSock.Close()
+			return nil, fmt.Errorf("joining namespaces needs %s beside this executable (a build without cgo cannot do it itself)", InitBinaryName)
+		}
 		joins := make([]nsenter.Join, 0, len(o.ns.childJoins))
 		for _, j := range o.ns.childJoins {
 			joins = append(joins, nsenter.Join{Type: j[0], Path: j[1]})

@@ -45,10 +45,11 @@ const unshareable = unix.CLONE_NEWNS | unix.CLONE_NEWNET | unix.CLONE_NEWUTS | u
 // number the child will see for its sync pipe or socket (e.g. 3 for the
 // first of exec.Cmd.ExtraFiles); a negative syncFD leaves it out, and errors
 // then go to the child's stderr. With no joins and no flags it returns nil.
+//
+// The process started with it must have the constructor linked: pcr-init
+// always has; a binary that re-execs itself has it when its ConstructorLinked
+// is true.
 func Env(joins []Join, unshareFlags uintptr, syncFD int) ([]string, error) {
-	if !constructorLinked {
-		return nil, fmt.Errorf("nsenter: pcr was built without cgo, so the namespace-joining constructor is missing")
-	}
 	seen := make(map[string]bool, len(joins))
 	entries := make([]string, 0, len(joins))
 	for _, j := range joins {

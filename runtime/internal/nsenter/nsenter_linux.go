@@ -53,4 +53,7 @@ package nsenter
 // #cgo CFLAGS: -Wall -Wextra -Wno-missing-field-initializers
 import "C"
 
-const constructorLinked = true
+// ConstructorLinked: this binary runs nsenter.c (and fastinit.c) when it
+// starts, so it can be re-exec'd as a container's init or exec child that
+// joins namespaces or takes a plan.
+const ConstructorLinked = true
