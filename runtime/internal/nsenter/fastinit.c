@@ -411,15 +411,21 @@ static int load_filter(struct sock_filter *prog, unsigned short len, unsigned in
 	return -1;
 }
 
+static int nibble(char c) {
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	return -1;
+}
+
 static unsigned short read_filter(struct fast *f) {
 	const char *h = tok(f);
 	size_t n = strlen(h);
 	if (n == 0 || n % 16 || n / 16 > sizeof(filter_buf) / sizeof(filter_buf[0])) bail(f, "plan seccomp program of %zu hex digits", n);
 	unsigned char *out = (unsigned char *)filter_buf;
 	for (size_t i = 0; i < n; i += 2) {
-		unsigned int b;
-		if (sscanf(h + i, "%2x", &b) != 1) bail(f, "plan seccomp program");
-		out[i / 2] = (unsigned char)b;
+		int hi = nibble(h[i]), lo = nibble(h[i + 1]);
+		if (hi < 0 || lo < 0) bail(f, "plan seccomp program: not hex at %zu", i);
+		out[i / 2] = (unsigned char)(hi << 4 | lo);
 	}
 	return (unsigned short)(n / 16);
 }
@@ -568,7 +574,9 @@ static void run_plan(struct fast *f) {
 				f->envp[envc++] = f->home;
 			}
 			f->envp[envc] = NULL;
+			stage(f, "masked and read-only paths, hostname, sysctls done (C init)");
 			look_path(f, cwd);
+			stage(f, "payload %s found", f->path);
 			break;
 		}
 		case 'F': { // every fd above stdio and the preserved ones closes on exec
@@ -594,6 +602,7 @@ static void run_plan(struct fast *f) {
 			unsigned int bits = (unsigned int)hex(f);
 			unsigned short n = read_filter(f);
 			if (load_filter(filter_buf, n, bits) < 0) bail(f, "load seccomp filter: %s", strerror(errno));
+			stage(f, "seccomp filter of %u instructions loaded", n);
 			break;
 		}
 		case 'z': // seccomp right before execve (with no_new_privs)
