@@ -7,111 +7,175 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"pcr/vserver"
 )
 
-// metrics is the node's Prometheus registry: usage per vserver from the
-// sampler, states read at scrape time, and the reconciler's own figures.
+// metrics is what the node serves to Prometheus: usage per vserver from the
+// sampler and states read at scrape time, and the reconciler's own figures.
+// It writes the text exposition format itself: the client library would put
+// prometheus, protobuf and procfs, and their package inits, into every start
+// of bin/pcr, which links the node manager.
 type metrics struct {
-	reg        *prometheus.Registry
-	duration   prometheus.Histogram
-	errorCount prometheus.Counter
+	mgr *vserver.Manager
+	smp *sampler
+
+	mu      sync.Mutex
+	buckets []float64 // upper bounds of the reconcile duration histogram
+	counts  []uint64  // per bucket, not cumulative
+	sum     float64
+	passes  uint64
+	errors  uint64
 }
 
 func newMetrics(mgr *vserver.Manager, smp *sampler) *metrics {
-	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "pcr_node_reconcile_duration_seconds",
-			Help:    "How long a full reconcile pass of the node manager took.",
-			Buckets: []float64{.005, .01, .05, .1, .5, 1, 2.5, 5, 10, 30, 60},
-		}),
-		errorCount: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "pcr_node_reconcile_errors_total",
-			Help: "Reconcile passes that ended with an error.",
-		}),
-	}
-	m.reg.MustRegister(m.duration, m.errorCount, &vserverCollector{mgr: mgr, smp: smp})
-	return m
+	b := []float64{.005, .01, .05, .1, .5, 1, 2.5, 5, 10, 30, 60}
+	return &metrics{mgr: mgr, smp: smp, buckets: b, counts: make([]uint64, len(b))}
 }
 
 // observe records one pass.
 func (m *metrics) observe(d time.Duration, err error) {
-	m.duration.Observe(d.Seconds())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := d.Seconds()
+	if i := sort.SearchFloat64s(m.buckets, s); i < len(m.buckets) {
+		m.counts[i]++
+	}
+	m.sum += s
+	m.passes++
 	if err != nil {
-		m.errorCount.Inc()
+		m.errors++
 	}
 }
 
-var (
-	descUp       = prometheus.NewDesc("pcr_vserver_up", "1 when the vserver runs, else 0.", []string{"slice"}, nil)
-	descCPU      = prometheus.NewDesc("pcr_vserver_cpu_seconds_total", "CPU time the vserver used.", []string{"slice"}, nil)
-	descMem      = prometheus.NewDesc("pcr_vserver_memory_bytes", "Memory the vserver uses.", []string{"slice"}, nil)
-	descMemLimit = prometheus.NewDesc("pcr_vserver_memory_limit_bytes", "The vserver's memory limit (0: none).", []string{"slice"}, nil)
-	descDisk     = prometheus.NewDesc("pcr_vserver_disk_used_bytes", "What the vserver's writable layer uses.", []string{"slice"}, nil)
-	descDiskLim  = prometheus.NewDesc("pcr_vserver_disk_limit_bytes", "The vserver's disk size (0: none).", []string{"slice"}, nil)
-	descRx       = prometheus.NewDesc("pcr_vserver_network_receive_bytes_total", "Bytes the vserver received.", []string{"slice"}, nil)
-	descTx       = prometheus.NewDesc("pcr_vserver_network_transmit_bytes_total", "Bytes the vserver sent.", []string{"slice"}, nil)
-	descPids     = prometheus.NewDesc("pcr_vserver_pids", "Processes in the vserver.", []string{"slice"}, nil)
-	descRestarts = prometheus.NewDesc("pcr_vserver_restarts_total", "Times the node manager restarted the vserver after its init exited.", []string{"slice"}, nil)
-	descVservers = prometheus.NewDesc("pcr_node_vservers", "Vservers on the node by state.", []string{"state"}, nil)
-)
+// expo writes metric families in Prometheus' text format (version 0.0.4).
+type expo struct{ b strings.Builder }
 
-// vserverCollector turns the node's vservers into metrics at each scrape.
-type vserverCollector struct {
-	mgr *vserver.Manager
-	smp *sampler
+func (e *expo) family(name, typ, help string) {
+	fmt.Fprintf(&e.b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
 }
 
-func (c *vserverCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descCPU, descMem, descMemLimit, descDisk, descDiskLim, descRx, descTx, descPids, descRestarts, descVservers} {
-		ch <- d
+func (e *expo) sample(name, label, value string, v float64) {
+	e.b.WriteString(name)
+	if label != "" {
+		e.b.WriteString("{" + label + `="` + escapeLabel(value) + `"}`)
 	}
+	e.b.WriteString(" " + formatValue(v) + "\n")
 }
 
-func (c *vserverCollector) Collect(ch chan<- prometheus.Metric) {
-	all, err := c.mgr.List()
+func escapeLabel(v string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
+}
+
+func formatValue(v float64) string {
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// vserverFamilies are the per-vserver figures, in the order they are served.
+var vserverFamilies = []struct{ name, typ, help string }{
+	{"pcr_vserver_up", "gauge", "1 when the vserver runs, else 0."},
+	{"pcr_vserver_restarts_total", "counter", "Times the node manager restarted the vserver after its init exited."},
+	{"pcr_vserver_cpu_seconds_total", "counter", "CPU time the vserver used."},
+	{"pcr_vserver_memory_bytes", "gauge", "Memory the vserver uses."},
+	{"pcr_vserver_memory_limit_bytes", "gauge", "The vserver's memory limit (0: none)."},
+	{"pcr_vserver_disk_used_bytes", "gauge", "What the vserver's writable layer uses."},
+	{"pcr_vserver_disk_limit_bytes", "gauge", "The vserver's disk size (0: none)."},
+	{"pcr_vserver_network_receive_bytes_total", "counter", "Bytes the vserver received."},
+	{"pcr_vserver_network_transmit_bytes_total", "counter", "Bytes the vserver sent."},
+	{"pcr_vserver_pids", "gauge", "Processes in the vserver."},
+}
+
+// render is one scrape.
+func (m *metrics) render() (string, error) {
+	all, err := m.mgr.List()
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(descVservers, err)
-		return
+		return "", fmt.Errorf("list vservers: %w", err)
 	}
-	_, last := c.smp.snapshot()
+	_, last := m.smp.snapshot()
+	sort.Slice(all, func(i, j int) bool { return all[i].Slice < all[j].Slice })
+	var e expo
+	for _, f := range vserverFamilies {
+		e.family(f.name, f.typ, f.help)
+		for _, v := range all {
+			if v.ContainerID == "" {
+				continue // refused and failed: no vserver to measure
+			}
+			if val, ok := vserverValue(f.name, v, last); ok {
+				e.sample(f.name, "slice", v.Slice, val)
+			}
+		}
+	}
 	counts := map[string]int{}
-	for _, s := range []string{vserver.StateRunning, vserver.StateStopped, vserver.StateCreating, vserver.StateRefused, vserver.StateFailed} {
-		counts[s] = 0
-	}
 	for _, v := range all {
 		counts[v.State]++
-		if v.ContainerID == "" {
-			continue // refused and failed: no vserver to measure
-		}
-		up := 0.0
+	}
+	e.family("pcr_node_vservers", "gauge", "Vservers on the node by state.")
+	for _, s := range []string{vserver.StateCreating, vserver.StateFailed, vserver.StateRefused, vserver.StateRunning, vserver.StateStopped} {
+		e.sample("pcr_node_vservers", "state", s, float64(counts[s]))
+	}
+
+	m.writeReconcile(&e)
+	return e.b.String(), nil
+}
+
+// writeReconcile is the reconciler's histogram and error count.
+func (m *metrics) writeReconcile(e *expo) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	const dur = "pcr_node_reconcile_duration_seconds"
+	e.family(dur, "histogram", "How long a full reconcile pass of the node manager took.")
+	var cum uint64
+	for i, le := range m.buckets {
+		cum += m.counts[i]
+		e.sample(dur+"_bucket", "le", formatValue(le), float64(cum))
+	}
+	e.sample(dur+"_bucket", "le", "+Inf", float64(m.passes))
+	e.sample(dur+"_sum", "", "", m.sum)
+	e.sample(dur+"_count", "", "", float64(m.passes))
+	e.family("pcr_node_reconcile_errors_total", "counter", "Reconcile passes that ended with an error.")
+	e.sample("pcr_node_reconcile_errors_total", "", "", float64(m.errors))
+}
+
+// vserverValue is one figure of v; ok is false when the sampler has not
+// measured v yet (usage figures only).
+func vserverValue(name string, v *vserver.VServer, last map[string]vserver.Stats) (float64, bool) {
+	switch name {
+	case "pcr_vserver_up":
 		if v.State == vserver.StateRunning {
-			up = 1
+			return 1, true
 		}
-		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, v.Slice)
-		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(v.Restarts), v.Slice)
-		st, ok := last[v.Slice]
-		if !ok {
-			continue
-		}
-		ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, st.CPUSeconds, v.Slice)
-		ch <- prometheus.MustNewConstMetric(descMem, prometheus.GaugeValue, float64(st.MemoryBytes), v.Slice)
-		ch <- prometheus.MustNewConstMetric(descMemLimit, prometheus.GaugeValue, float64(st.MemoryLimit), v.Slice)
-		ch <- prometheus.MustNewConstMetric(descDisk, prometheus.GaugeValue, float64(st.DiskUsed), v.Slice)
-		ch <- prometheus.MustNewConstMetric(descDiskLim, prometheus.GaugeValue, float64(st.DiskLimit), v.Slice)
-		ch <- prometheus.MustNewConstMetric(descRx, prometheus.CounterValue, float64(st.NetRxBytes), v.Slice)
-		ch <- prometheus.MustNewConstMetric(descTx, prometheus.CounterValue, float64(st.NetTxBytes), v.Slice)
-		ch <- prometheus.MustNewConstMetric(descPids, prometheus.GaugeValue, float64(st.Pids), v.Slice)
+		return 0, true
+	case "pcr_vserver_restarts_total":
+		return float64(v.Restarts), true
 	}
-	for state, n := range counts {
-		ch <- prometheus.MustNewConstMetric(descVservers, prometheus.GaugeValue, float64(n), state)
+	st, ok := last[v.Slice]
+	if !ok {
+		return 0, false
 	}
+	switch name {
+	case "pcr_vserver_cpu_seconds_total":
+		return st.CPUSeconds, true
+	case "pcr_vserver_memory_bytes":
+		return float64(st.MemoryBytes), true
+	case "pcr_vserver_memory_limit_bytes":
+		return float64(st.MemoryLimit), true
+	case "pcr_vserver_disk_used_bytes":
+		return float64(st.DiskUsed), true
+	case "pcr_vserver_disk_limit_bytes":
+		return float64(st.DiskLimit), true
+	case "pcr_vserver_network_receive_bytes_total":
+		return float64(st.NetRxBytes), true
+	case "pcr_vserver_network_transmit_bytes_total":
+		return float64(st.NetTxBytes), true
+	case "pcr_vserver_pids":
+		return float64(st.Pids), true
+	}
+	return 0, false
 }
 
 // MetricsListenAddr is where --metrics-addr listens: a bare ":PORT" is
@@ -131,7 +195,16 @@ func MetricsListenAddr(addr string) (string, error) {
 // serveMetrics serves /metrics on addr until ctx ends.
 func serveMetrics(ctx context.Context, ln net.Listener, m *metrics, log *slog.Logger) error {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{log}}))
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		body, err := m.render()
+		if err != nil {
+			log.Warn("metrics", "error", err)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		w.Write([]byte(body))
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -144,8 +217,3 @@ func serveMetrics(ctx context.Context, ln net.Listener, m *metrics, log *slog.Lo
 	}
 	return nil
 }
-
-// slogPrinter is promhttp's error log on the daemon's logger.
-type slogPrinter struct{ log *slog.Logger }
-
-func (p slogPrinter) Println(v ...any) { p.log.Warn("metrics", "error", fmt.Sprint(v...)) }
