@@ -93,6 +93,12 @@ func TestOCIFastInitFallsBack(t *testing.T) {
 	if !strings.Contains(r.stderr, "C init fell back") || !strings.Contains(r.stderr, "/no/such/binary") {
 		t.Fatalf("no fallback to the Go init in:\n%s", r.stderr)
 	}
+	// With no PATH a bare name is not found, as the Go init says, and never
+	// turns into an execve failure after the container was reported ready.
+	noPath := e.bundle(func(s *specs.Spec) { s.Process.Env = []string{"TERM=xterm"}; s.Process.Args = []string{"true"} })
+	if r := e.pcr("run", "--bundle", noPath, e.id()); r.code == 0 || !strings.Contains(r.stderr, "not found in $PATH") {
+		t.Fatalf("no PATH: exit %d: %q", r.code, r.stderr)
+	}
 	// and what the user sees is the Go init's error, once
 	plain := e.pcr("run", "--bundle", b, e.id())
 	if plain.code == 0 || strings.Count(strings.TrimSpace(plain.stderr), "\n") != 0 ||

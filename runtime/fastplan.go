@@ -44,6 +44,9 @@ func fastInitRefusal(spec *specs.Spec, o CreateOpts) string {
 		return "--no-pivot"
 	case !hasNS(spec, specs.MountNamespace):
 		return "no mount namespace"
+	case nsPath(spec, specs.MountNamespace) != "":
+		// a fallback would find the joined namespace already changed
+		return "a joined mount namespace"
 	case hasNS(spec, specs.UserNamespace):
 		return "a user namespace"
 	case spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0 ||
@@ -153,17 +156,9 @@ func buildFastPlan(cfg *initConfig) ([]byte, error) {
 // planRootfs is prepareRootfs of rootfs.go, step for step.
 func planRootfs(p *plan, cfg *initConfig) error {
 	spec := cfg.Spec
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if spec.Linux.RootfsPropagation != "" {
-		f, ok := propagationFlags[spec.Linux.RootfsPropagation]
-		if !ok {
-			return fmt.Errorf("linux.rootfsPropagation %q is not a propagation mode", spec.Linux.RootfsPropagation)
-		}
-		prop = f
-	}
-	setupProp := prop
-	if prop&unix.MS_SHARED != 0 {
-		setupProp = unix.MS_PRIVATE | unix.MS_REC
+	prop, setupProp, err := rootfsPropagation(spec)
+	if err != nil {
+		return err
 	}
 	p.op('p', num(setupProp))
 	p.op('v')
@@ -186,7 +181,7 @@ func planRootfs(p *plan, cfg *initConfig) error {
 			devs = append(devs, dev)
 		}
 		for _, d := range devs {
-			p.op('D', d.path, num(d.kind), num(d.major), num(d.minor), num(uint32(d.mode)), num(d.uid), num(d.gid))
+			p.op('D', inRoot(d.path), num(d.kind), num(d.major), num(d.minor), num(uint32(d.mode)), num(d.uid), num(d.gid))
 		}
 		for _, l := range [][2]string{
 			{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"}, {"/proc/self/fd/1", "/dev/stdout"},
@@ -202,10 +197,15 @@ func planRootfs(p *plan, cfg *initConfig) error {
 	return nil
 }
 
+// inRoot is a path as resolveInRoot starts from it: cleaned as an absolute
+// path before any symlink is followed ("/run/../data" is /data even where
+// /run is a link).
+func inRoot(path string) string { return filepath.Clean("/" + path) }
+
 // planMount is mountEntry of mounts.go.
 func planMount(p *plan, cfg *initConfig, m specs.Mount) error {
 	o := parseMountOptions(m.Options)
-	dest := m.Destination
+	dest := inRoot(m.Destination)
 	switch {
 	case isBind(m):
 		src := m.Source

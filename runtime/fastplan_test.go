@@ -130,7 +130,8 @@ func TestFastPlanMountsAndPropagation(t *testing.T) {
 	s := validSpec()
 	s.Linux.RootfsPropagation = "shared"
 	s.Mounts = []specs.Mount{
-		{Destination: "/data", Source: "vol", Options: []string{"rbind", "ro", "nosuid", "rprivate"}},
+		// cleaned before the C init follows any link, as resolveInRoot does
+		{Destination: "/run/../data/", Source: "vol", Options: []string{"rbind", "ro", "nosuid", "rprivate"}},
 		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro"}},
 	}
 	cfg := fastCfg(s)
@@ -226,6 +227,13 @@ func TestFastPlanRefusals(t *testing.T) {
 		{"no mount ns", func(s *specs.Spec, _ *CreateOpts) {
 			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.PIDNamespace}}
 		}, "no mount namespace"},
+		{"joined mount ns", func(s *specs.Spec, _ *CreateOpts) {
+			for i := range s.Linux.Namespaces {
+				if s.Linux.Namespaces[i].Type == specs.MountNamespace {
+					s.Linux.Namespaces[i].Path = "/proc/1/ns/mnt"
+				}
+			}
+		}, "joined mount namespace"},
 		{"hooks", func(s *specs.Spec, _ *CreateOpts) {
 			s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/true"}}}
 		}, "hooks"},

@@ -190,8 +190,12 @@ func (c *child) wait() error {
 	return c.exitErr
 }
 
-// kill stops a child that failed half-way.
+// kill stops a child that failed half-way. One already reaped is left
+// alone: its pid may name another process by now.
 func (c *child) kill() {
+	if c.waited {
+		return
+	}
 	unix.Kill(c.pid, unix.SIGKILL)
 	if c.cmd.Process.Pid != c.pid {
 		c.cmd.Process.Kill()

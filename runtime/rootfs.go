@@ -16,19 +16,9 @@ import (
 // propagation of / → bind rootfs → spec mounts → /dev → hooks → pivot_root.
 func (p *initProc) prepareRootfs() error {
 	spec, rootfs := p.cfg.Spec, p.cfg.Rootfs
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if spec.Linux.RootfsPropagation != "" {
-		f, ok := propagationFlags[spec.Linux.RootfsPropagation]
-		if !ok {
-			return fmt.Errorf("linux.rootfsPropagation %q is not a propagation mode", spec.Linux.RootfsPropagation)
-		}
-		prop = f
-	}
-	setupProp := prop
-	if prop&unix.MS_SHARED != 0 {
-		// pivot_root and MS_MOVE refuse shared mounts around the new root,
-		// so the tree is built private and / is shared once it is in place.
-		setupProp = unix.MS_PRIVATE | unix.MS_REC
+	prop, setupProp, err := rootfsPropagation(spec)
+	if err != nil {
+		return err
 	}
 	if err := unix.Mount("", "/", "", setupProp, ""); err != nil {
 		return fmt.Errorf("set propagation of / to %s: %w", spec.Linux.RootfsPropagation, err)
@@ -87,6 +77,26 @@ func (p *initProc) prepareRootfs() error {
 		}
 	}
 	return nil
+}
+
+// rootfsPropagation is linux.rootfsPropagation as mount flags (rslave by
+// default), and what / gets while the tree is built: pivot_root and MS_MOVE
+// refuse shared mounts around the new root, so a shared root is built
+// private and made shared once it is in place.
+func rootfsPropagation(spec *specs.Spec) (prop, setup uintptr, err error) {
+	prop = unix.MS_SLAVE | unix.MS_REC
+	if spec.Linux.RootfsPropagation != "" {
+		f, ok := propagationFlags[spec.Linux.RootfsPropagation]
+		if !ok {
+			return 0, 0, fmt.Errorf("linux.rootfsPropagation %q is not a propagation mode", spec.Linux.RootfsPropagation)
+		}
+		prop = f
+	}
+	setup = prop
+	if prop&unix.MS_SHARED != 0 {
+		setup = unix.MS_PRIVATE | unix.MS_REC
+	}
+	return prop, setup, nil
 }
 
 // finishRootfs applies what must happen after pivot_root and after /proc

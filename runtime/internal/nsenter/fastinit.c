@@ -87,6 +87,14 @@ static void put_all(int fd, const char *buf, size_t len) {
 	}
 }
 
+// send_msg sends one message on the sync socket with sendmsg(2), the call
+// the Go init makes: a seccomp profile loaded before "ready" may allow only it.
+static ssize_t send_msg(int fd, const char *buf, size_t len) {
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	return sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
 // bail tells the parent to fall back to the Go init and exits.
 static void bail(struct fast *f, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 static void bail(struct fast *f, const char *fmt, ...) {
@@ -103,7 +111,7 @@ static void bail(struct fast *f, const char *fmt, ...) {
 		else line[n++] = (char)*p;
 	}
 	memcpy(line + n, "\"}", 2);
-	send(f->sync, line, n + 2, MSG_NOSIGNAL);
+	send_msg(f->sync, line, n + 2);
 	_exit(1);
 }
 
@@ -268,7 +276,9 @@ static void mk_target(struct fast *f, const char *path, int dir) {
 }
 
 static void do_mount(struct fast *f, const char *src, const char *dst, const char *type, unsigned long flags, const char *data) {
-	if (mount(*src ? src : NULL, dst, *type ? type : NULL, flags, *data ? data : NULL) < 0)
+	// As the Go init (x/sys/unix.Mount): empty source and type are "", an
+	// empty data is NULL.
+	if (mount(src, dst, type, flags, *data ? data : NULL) < 0)
 		bail(f, "mount %s on %s (%s, %#lx, %s): %s", src, dst, type, flags, data, strerror(errno));
 }
 
@@ -362,6 +372,7 @@ static void look_path(struct fast *f, const char *cwd) {
 	}
 	for (char **e = f->envp; *e; e++)
 		if (!strncmp(*e, "PATH=", 5)) path_env = *e + 5;
+	if (!*path_env) bail(f, "exec %s: no PATH to look it up in", arg);
 	for (const char *dir = path_env;;) {
 		const char *end = strchr(dir, ':');
 		size_t n = end ? (size_t)(end - dir) : strlen(dir);
@@ -380,11 +391,13 @@ static void look_path(struct fast *f, const char *cwd) {
 // home_of is homeOf of finalize.go: the uid's home in the container's
 // /etc/passwd, else "/".
 static void home_of(struct fast *f, unsigned long uid) {
-	char line[4096];
+	char want[32], *line = NULL;
+	size_t cap = 0;
 	FILE *pw = fopen("/etc/passwd", "re");
 	snprintf(f->home, sizeof(f->home), "HOME=/");
 	if (!pw) return;
-	while (fgets(line, sizeof(line), pw)) {
+	snprintf(want, sizeof(want), "%lu", uid);
+	while (getline(&line, &cap, pw) >= 0) {
 		char *field[7] = {0}, *p = line;
 		int n = 0;
 		line[strcspn(line, "\n")] = '\0';
@@ -393,14 +406,13 @@ static void home_of(struct fast *f, unsigned long uid) {
 			if (!(p = strchr(p, ':'))) break;
 			*p++ = '\0';
 		}
-		if (n >= 6 && field[2] && strtoul(field[2], NULL, 10) == uid && field[2][0] && field[5][0]) {
-			char *end;
-			if (strtoul(field[2], &end, 10) == uid && *end == '\0') {
-				snprintf(f->home, sizeof(f->home), "HOME=%s", field[5]);
-				break;
-			}
+		// as homeOf: the uid field exactly, a non-empty sixth field
+		if (n >= 6 && !strcmp(field[2], want) && field[5][0]) {
+			snprintf(f->home, sizeof(f->home), "HOME=%s", field[5]);
+			break;
 		}
 	}
+	free(line);
 	fclose(pw);
 }
 
@@ -614,7 +626,10 @@ static void run_plan(struct fast *f) {
 			unsigned long long bounding = hex(f);
 			for (int i = 0; i < 4; i++) caps[i] = hex(f);
 			for (int c = 0; c < 64; c++) {
-				if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) < 0) break;
+				if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) < 0) {
+					if (errno == EINVAL) break; // past the kernel's last capability
+					bail(f, "read bounding capability %d: %s", c, strerror(errno));
+				}
 				if (!(bounding & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
 					bail(f, "drop bounding capability %d: %s", c, strerror(errno));
 			}
@@ -655,7 +670,7 @@ static void run_plan(struct fast *f) {
 			char fifo[64];
 			if (!f->path) bail(f, "plan execs before it names the payload");
 			stage(f, "user set, capabilities dropped (C init)");
-			if (send(f->sync, "{\"type\":\"ready\"}", 16, MSG_NOSIGNAL) < 0) die("tell parent ready: %s", strerror(errno));
+			if (send_msg(f->sync, "{\"type\":\"ready\"}", 16) < 0) die("tell parent ready: %s", strerror(errno));
 			close(f->sync);
 			if (f->fifo >= 0) {
 				snprintf(fifo, sizeof(fifo), "/proc/self/fd/%d", f->fifo);
