@@ -20,6 +20,13 @@ type Manager interface {
 	Apply(res *specs.LinuxResources) error
 	// AddProc moves pid into the cgroup (into every hierarchy on v1).
 	AddProc(pid int) error
+	// SelfJoinFiles are the files a single-threaded process writes "0" to,
+	// to move itself in. On v1 that is each hierarchy's tasks file: a
+	// thread moving itself skips the global threadgroup lock whose write
+	// side waits for an RCU grace period (10 ms and more per container on
+	// this host), which every pid written to cgroup.procs pays. nil on v2,
+	// where the init is cloned straight into its cgroup.
+	SelfJoinFiles() []string
 	Freeze() error
 	Thaw() error
 	Frozen() (bool, error)

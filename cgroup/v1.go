@@ -418,6 +418,14 @@ func (m *v1Manager) AddProc(pid int) error {
 	return nil
 }
 
+func (m *v1Manager) SelfJoinFiles() []string {
+	dirs := m.dirs()
+	for i, dir := range dirs {
+		dirs[i] = filepath.Join(dir, "tasks")
+	}
+	return dirs
+}
+
 func (m *v1Manager) freezerDir() (string, error) {
 	if d, ok := m.paths["freezer"]; ok {
 		return d, nil

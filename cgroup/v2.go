@@ -432,6 +432,8 @@ func (m *v2Manager) AddProc(pid int) error {
 	return nil
 }
 
+func (m *v2Manager) SelfJoinFiles() []string { return nil }
+
 func (m *v2Manager) Freeze() error {
 	if err := writeFile(m.dir, "cgroup.freeze", "1"); err != nil {
 		return fmt.Errorf("freeze cgroup: %w", err)

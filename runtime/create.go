@@ -162,24 +162,6 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	for i := 0; i < o.PreserveFDs; i++ {
 		so.preserve = append(so.preserve, os.NewFile(uintptr(3+i), "preserved"))
 	}
-	spawnInit := func() error {
-		if init, err = spawn(so); err != nil {
-			return err
-		}
-		r.Trace.Stage("init re-exec'd with clone flags %#x", ns.cloneFlags)
-		return nil
-	}
-	// v1 places the init by pid once it runs, so it is started before its
-	// cgroup is made: the start of its Go runtime, the longest stage of a
-	// create, then overlaps the writes to every v1 hierarchy. It does
-	// nothing before its config, sent (in onPid) once it is in the cgroup.
-	// v2 clones it straight into a cgroup that must already exist.
-	spawnFirst := st.Cgroup.Version != cgroup.ModeV2
-	if spawnFirst {
-		if err := spawnInit(); err != nil {
-			return nil, err
-		}
-	}
 	res := specs.LinuxResources{}
 	if spec.Linux.Resources != nil {
 		res = *spec.Linux.Resources
@@ -190,25 +172,34 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	}
 	st.Cgroup = cg.State()
 	r.Trace.Stage("cgroup created and limits written (%s)", cgroup.Mode())
+	// The init enters its cgroup as it starts: v2 clones it straight in;
+	// on v1 its C constructor, still one thread, moves itself in through
+	// files we open for it (a pid written to cgroup.procs costs 10 ms and
+	// more here). Only a child without the constructor, or one in a cgroup
+	// namespace the spawning thread joined, is placed by pid: with
+	// nsdelegate the kernel refuses (ENOENT) clone3(CLONE_INTO_CGROUP)
+	// from a namespace whose root is below the target, where we are then.
 	cgFD := -1
-	if !spawnFirst {
+	if _, joinsCgroupNS := ns.parentJoins["cgroup"]; !joinsCgroupNS {
 		if cgFD, err = cg.FD(); err != nil {
 			return nil, err
 		}
 		if cgFD >= 0 {
 			defer unix.Close(cgFD)
-			if _, ok := ns.parentJoins["cgroup"]; ok {
-				// clone3(CLONE_INTO_CGROUP) is checked against the cgroup
-				// namespace the spawning thread has joined; with nsdelegate
-				// the kernel refuses (ENOENT) a move from outside its root,
-				// where we are. Place the init by pid from ours instead.
-				cgFD = -1
-			}
+		} else {
+			so.joinCgroup = cg.SelfJoinFiles()
 		}
-		so.cgroupFD = cgFD
-		if err := spawnInit(); err != nil {
-			return nil, err
+	}
+	so.cgroupFD = cgFD
+	spawnInit := func() error {
+		if init, err = spawn(so); err != nil {
+			return err
 		}
+		r.Trace.Stage("init re-exec'd with clone flags %#x", ns.cloneFlags)
+		return nil
+	}
+	if err := spawnInit(); err != nil {
+		return nil, err
 	}
 
 	cfg := &initConfig{
@@ -226,10 +217,12 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 		if err := st.save(); err != nil {
 			return err
 		}
-		if cgFD < 0 {
-			if err := cg.AddProc(pid); err != nil {
-				return fmt.Errorf("put init in its cgroup: %w", err)
-			}
+		if cgFD >= 0 || init.joinedCgroup {
+			r.Trace.Stage("init pid %d recorded (it entered its cgroup itself)", pid)
+			return nil
+		}
+		if err := cg.AddProc(pid); err != nil {
+			return fmt.Errorf("put init in its cgroup: %w", err)
 		}
 		r.Trace.Stage("init pid %d recorded and placed in its cgroup", pid)
 		return nil

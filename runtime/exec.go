@@ -97,6 +97,9 @@ func (r *Runtime) Exec(id string, o ExecOpts) (*Process, error) {
 		defer unix.Close(cgFD)
 	}
 	so := spawnOpts{ns: ns, stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr, cgroupFD: cgFD}
+	if cgFD < 0 {
+		so.joinCgroup = cg.SelfJoinFiles() // as create does
+	}
 	if r.Trace.Enabled() {
 		so.trace = os.Stderr
 	}
@@ -114,7 +117,7 @@ func (r *Runtime) Exec(id string, o ExecOpts) (*Process, error) {
 	}
 	cfg := &initConfig{Exec: true, ID: id, Bundle: st.Bundle, Spec: &spec, UserNS: userns, PreserveFDs: o.PreserveFDs}
 	onPid := func(pid int) error {
-		if cgFD < 0 {
+		if cgFD < 0 && !ch.joinedCgroup {
 			return cg.AddProc(pid)
 		}
 		return nil

@@ -23,7 +23,10 @@ type child struct {
 	// ptyMaster is set when the child sent its terminal.
 	ptyMaster *os.File
 	// fast: the child is the C init (fastinit.c) and takes a plan, not a config.
-	fast    bool
+	fast bool
+	// joinedCgroup: the child's C constructor moved it into its cgroup
+	// (spawnOpts.joinCgroup); the parent need not place it by pid.
+	joinedCgroup bool
 	waited  bool
 	exitErr error
 }
@@ -42,6 +45,10 @@ type spawnOpts struct {
 	gidMaps  []syscall.SysProcIDMap
 	trace    *os.File
 	fast     bool // run the C init (fastplan.go) instead of the Go one
+	// joinCgroup: files the child writes "0" to, to move itself into its
+	// cgroup (cgroup.Manager.SelfJoinFiles). We open them and pass the fds,
+	// so the child needs no path or permission of its own.
+	joinCgroup []string
 }
 
 // spawn starts the child. It runs the clone on a locked thread that first
@@ -83,6 +90,18 @@ func spawn(o spawnOpts) (*child, error) {
 	}
 	if o.fast {
 		env = append(env, fastInitEnv+"=1")
+	}
+	joined := false
+	if constructor && len(o.joinCgroup) > 0 {
+		files, fdEnv, err := openJoinFiles(o.joinCgroup, 3+len(cmd.ExtraFiles))
+		if err != nil {
+			parentSock.Close()
+			return nil, err
+		}
+		defer closeAll(files)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, files...)
+		env = append(env, fdEnv)
+		joined = true
 	}
 	if len(o.ns.childJoins) > 0 || o.ns.childUnshare != 0 {
 		if !constructor {
@@ -147,7 +166,30 @@ func spawn(o spawnOpts) (*child, error) {
 		parentSock.Close()
 		return nil, fmt.Errorf("start init: %w", err)
 	}
-	return &child{cmd: cmd, sync: syncSocket{parentSock}, pid: cmd.Process.Pid, fast: o.fast}, nil
+	return &child{cmd: cmd, sync: syncSocket{parentSock}, pid: cmd.Process.Pid, fast: o.fast, joinedCgroup: joined}, nil
+}
+
+// openJoinFiles opens the cgroup files the child joins through, for
+// ExtraFiles from fd first on, and names those fds for the constructor.
+func openJoinFiles(paths []string, first int) ([]*os.File, string, error) {
+	files := make([]*os.File, 0, len(paths))
+	fds := make([]string, 0, len(paths))
+	for i, p := range paths {
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if err != nil {
+			closeAll(files)
+			return nil, "", fmt.Errorf("open %s to join the cgroup: %w", p, err)
+		}
+		files = append(files, f)
+		fds = append(fds, strconv.Itoa(first+i))
+	}
+	return files, nsenter.CgroupFDsEnv + "=" + strings.Join(fds, ","), nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }
 
 func mapsRoot(m []syscall.SysProcIDMap) bool {

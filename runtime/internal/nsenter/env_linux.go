@@ -16,6 +16,11 @@ const (
 	// SyncFDEnv stays set after the constructor ran: the Go side of the
 	// re-exec'd process reports on the same fd.
 	SyncFDEnv = "_PCR_SYNCFD"
+	// CgroupFDsEnv lists fds, comma-separated, of cgroup files (v1 tasks)
+	// the constructor writes "0" to once its joins are done: the process
+	// moves itself into its cgroup while it is one thread, which skips the
+	// global lock a move by pid takes (see cgroup.Manager.SelfJoinFiles).
+	CgroupFDsEnv = "_PCR_CGROUP_FDS"
 )
 
 // Join names an existing namespace to enter: Type is one of user, mnt, net,

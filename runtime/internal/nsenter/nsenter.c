@@ -114,24 +114,53 @@ static void wait_and_exit(pid_t child, const sigset_t *oldmask) {
 	_exit(128 + sig);
 }
 
+// parse_fd reads one fd number that must be open in this process.
+static int parse_fd(const char *s, char **end) {
+	long fd = strtol(s, end, 10);
+	if (*end == s || fd < 0 || fd > 65535 || fcntl((int)fd, F_GETFD) < 0) return -1;
+	return (int)fd;
+}
+
+static int sync_fd(void) {
+	const char *env = getenv("_PCR_SYNCFD");
+	char *end;
+	int fd;
+	if (!env || !*env) return -1;
+	if ((fd = parse_fd(env, &end)) < 0 || *end) fail(-1, "bad _PCR_SYNCFD %s", env);
+	return fd;
+}
+
+// join_cgroup moves this process, still one thread, into its cgroup: "0"
+// written to a v1 tasks file moves the writing thread without the global
+// threadgroup lock, whose write side waits for an RCU grace period. The
+// parent opened the files and passed them as the fds in _PCR_CGROUP_FDS.
+static void join_cgroup(void) {
+	const char *env = getenv("_PCR_CGROUP_FDS");
+	char *end;
+	if (!env || !*env) return;
+	int syncfd = sync_fd();
+	for (const char *p = env;; p = end + 1) {
+		int fd = parse_fd(p, &end);
+		if (fd < 0 || (*end && *end != ',')) fail(syncfd, "bad _PCR_CGROUP_FDS %s", env);
+		if (write(fd, "0", 1) != 1) fail(syncfd, "join cgroup (fd %d): %s", fd, strerror(errno));
+		close(fd);
+		if (!*end) break;
+	}
+	blank_env("_PCR_CGROUP_FDS");
+}
+
 static void nsenter_joins(void) {
 	const char *spec_env = getenv("_PCR_NSENTER"), *unshare_env = getenv("_PCR_UNSHARE");
-	const char *syncfd_env = getenv("_PCR_SYNCFD");
 	struct join joins[MAX_JOINS];
 	size_t njoins = 0;
 	char spec[4096];
 	unsigned long unshare_flags = 0;
-	int syncfd = -1, need_fork = 0;
+	int need_fork = 0;
 	char *end;
 
 	if (!spec_env && !unshare_env) return;
+	int syncfd = sync_fd();
 
-	if (syncfd_env && *syncfd_env) {
-		long fd = strtol(syncfd_env, &end, 10);
-		if (*end || fd < 0 || fd > 65535 || fcntl((int)fd, F_GETFD) < 0)
-			fail(-1, "bad _PCR_SYNCFD %s", syncfd_env);
-		syncfd = (int)fd;
-	}
 	if (unshare_env && *unshare_env) {
 		errno = 0;
 		unshare_flags = strtoul(unshare_env, &end, 10);
@@ -236,10 +265,12 @@ static void nsenter_joins(void) {
 void pcr_fastinit(void); // fastinit.c
 
 // The constructor: joins and unshares first (in a forked child when a pid
-// namespace asks for it; the forking parent never returns), then, when the
-// caller sent a plan for it, the whole container init in C.
+// namespace asks for it; the forking parent never returns), then joins the
+// cgroup, then, when the caller sent a plan for it, the whole container init
+// in C.
 __attribute__((constructor)) static void pcr_nsenter(void) {
 	nsenter_joins();
+	join_cgroup(); // after the fork: the stand-in parent stays out
 	const char *fast = getenv("_PCR_FASTINIT");
 	if (fast && *fast) pcr_fastinit();
 }
