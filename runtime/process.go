@@ -27,8 +27,8 @@ type child struct {
 	// joinedCgroup: the child's C constructor moved it into its cgroup
 	// (spawnOpts.joinCgroup); the parent need not place it by pid.
 	joinedCgroup bool
-	waited  bool
-	exitErr error
+	waited       bool
+	exitErr      error
 }
 
 // spawnOpts describe one re-exec of pcr-init (or /proc/self/exe) as `pcr init`.
