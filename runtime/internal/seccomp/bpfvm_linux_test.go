@@ -29,20 +29,27 @@ func (d seccompData) bytes() []byte {
 // of the program or running off its end is an error, as the kernel's
 // verifier would reject such a program.
 func runFilter(prog []unix.SockFilter, d seccompData) (uint32, error) {
+	ret, _, err := runFilterSteps(prog, d)
+	return ret, err
+}
+
+// runFilterSteps is runFilter that also counts the instructions executed.
+func runFilterSteps(prog []unix.SockFilter, d seccompData) (ret uint32, steps int, err error) {
 	data := d.bytes()
 	var acc uint32
 	for pc := 0; pc < len(prog); pc++ {
 		in := prog[pc]
+		steps++
 		switch in.Code {
 		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
 			if in.K%4 != 0 || int(in.K)+4 > len(data) {
-				return 0, fmt.Errorf("pc %d: bad load offset %d", pc, in.K)
+				return 0, steps, fmt.Errorf("pc %d: bad load offset %d", pc, in.K)
 			}
 			acc = binary.LittleEndian.Uint32(data[in.K:])
 		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
 			acc &= in.K
 		case unix.BPF_RET | unix.BPF_K:
-			return in.K, nil
+			return in.K, steps, nil
 		case unix.BPF_JMP | unix.BPF_JA:
 			pc += int(in.K)
 		case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K,
@@ -66,13 +73,13 @@ func runFilter(prog []unix.SockFilter, d seccompData) (uint32, error) {
 				pc += int(in.Jf)
 			}
 		default:
-			return 0, fmt.Errorf("pc %d: unsupported instruction %#x", pc, in.Code)
+			return 0, steps, fmt.Errorf("pc %d: unsupported instruction %#x", pc, in.Code)
 		}
 		if pc+1 >= len(prog) {
-			return 0, fmt.Errorf("pc %d: jump past the end of a %d-instruction program", pc, len(prog))
+			return 0, steps, fmt.Errorf("pc %d: jump past the end of a %d-instruction program", pc, len(prog))
 		}
 	}
-	return 0, fmt.Errorf("ran off the end of the program")
+	return 0, steps, fmt.Errorf("ran off the end of the program")
 }
 
 // checkJumps verifies every jump target lies inside prog, the check the

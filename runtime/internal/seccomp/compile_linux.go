@@ -9,13 +9,13 @@ package seccomp
 //	section N:
 //	   ld  seccomp_data.nr
 //	   jge 0x40000000 → ret KILL_THREAD          x86_64 only: x32 ABI
-//	   jeq nr_a → pool ALLOW                     syscalls with one unconditional
-//	   jeq nr_b → block b                        rule go straight to a shared ret,
-//	   … at most 128 tests, then                 the others to their rule block
-//	   ja  next chunk
-//	   pool: ret ALLOW; ret ERRNO|1 …            one ret per action of the chunk
-//	   … more chunks; the last one ends in
-//	   ret <default action>                      no rule names the syscall
+//	   jge nr_m → right half                     binary search over spans of
+//	   jge nr_l → …                              numbers with one target: a
+//	   …                                         shared ret for the syscalls
+//	   (leaves jump to their target)             with one unconditional rule,
+//	                                             a rule block for the others,
+//	                                             the default ret for the gaps
+//	   pool: ret <default>; ret ALLOW; …         one ret per action
 //	   block b:
 //	     rule 1: arg tests, each failing to rule 2
 //	             ret <rule 1 action>
@@ -50,10 +50,6 @@ const (
 	offArch = 4
 	offArgs = 16
 	maxArgs = 6
-
-	// dispatchChunk bounds the run of nr tests that share one return pool,
-	// keeping every test within a short jump of its pool.
-	dispatchChunk = 128
 )
 
 type rule struct {
@@ -230,40 +226,35 @@ func emitSection(asm *assembler, a arch, byNr map[uint32][]rule, defAction uint3
 	}
 	sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
 
+	// Every nr gets a target: the shared ret of its action when one
+	// unconditional rule decides it, else its own rule block.
 	blocks := map[uint32]label{}
-	for start := 0; start < len(nrs); start += dispatchChunk {
-		chunk := nrs[start:min(start+dispatchChunk, len(nrs))]
-		pool := map[uint32]label{}
-		var poolOrder []uint32
-		for _, nr := range chunk {
-			rules := byNr[nr]
-			if len(rules) == 1 && len(rules[0].args) == 0 {
-				l, ok := pool[rules[0].action]
-				if !ok {
-					l = asm.newLabel()
-					pool[rules[0].action] = l
-					poolOrder = append(poolOrder, rules[0].action)
-				}
-				asm.jump(unix.BPF_JEQ, nr, l, fall)
-				continue
-			}
-			blocks[nr] = asm.newLabel()
-			asm.jump(unix.BPF_JEQ, nr, blocks[nr], fall)
+	pool := map[uint32]label{}
+	var poolOrder []uint32
+	retLabel := func(act uint32) label {
+		l, ok := pool[act]
+		if !ok {
+			l = asm.newLabel()
+			pool[act] = l
+			poolOrder = append(poolOrder, act)
 		}
-		next := asm.newLabel()
-		if start+dispatchChunk < len(nrs) {
-			asm.ja(next)
-		} else {
-			asm.ret(defAction)
-		}
-		for _, act := range poolOrder {
-			asm.bind(pool[act])
-			asm.ret(act)
-		}
-		asm.bind(next)
+		return l
 	}
-	if len(nrs) == 0 {
-		asm.ret(defAction)
+	def := retLabel(defAction)
+	targets := make([]label, len(nrs))
+	for i, nr := range nrs {
+		rules := byNr[nr]
+		if len(rules) == 1 && len(rules[0].args) == 0 {
+			targets[i] = retLabel(rules[0].action)
+			continue
+		}
+		blocks[nr] = asm.newLabel()
+		targets[i] = blocks[nr]
+	}
+	emitSearch(asm, nrSpans(nrs, targets, def))
+	for _, act := range poolOrder {
+		asm.bind(pool[act])
+		asm.ret(act)
 	}
 
 	for _, nr := range nrs {
@@ -284,6 +275,62 @@ func emitSection(asm *assembler, a arch, byNr map[uint32][]rule, defAction uint3
 		if len(rules[len(rules)-1].args) > 0 {
 			asm.ret(defAction)
 		}
+	}
+}
+
+// span: the syscall numbers from lo up to the next span's lo go to to.
+type span struct {
+	lo uint32
+	to label
+}
+
+// nrSpans turns the sorted nrs and their targets into spans covering every
+// number, runs of neighbours with one target merged, the gaps going to def.
+// A profile that allows most syscalls becomes a few dozen spans.
+func nrSpans(nrs []uint32, targets []label, def label) []span {
+	spans := []span{{lo: 0, to: def}}
+	next := uint32(0) // the first number after the last one placed
+	for i, nr := range nrs {
+		if nr > next && spans[len(spans)-1].to != def {
+			spans = append(spans, span{lo: next, to: def})
+		}
+		if spans[len(spans)-1].to != targets[i] {
+			spans = append(spans, span{lo: nr, to: targets[i]})
+		}
+		next = nr + 1
+	}
+	if spans[len(spans)-1].to != def && next != 0 {
+		spans = append(spans, span{lo: next, to: def})
+	}
+	return spans
+}
+
+// emitSearch dispatches on the nr in the accumulator by binary search over
+// the spans: about log2(spans) tests per syscall instead of one per listed
+// syscall. That is what the container pays on each syscall the kernel's
+// seccomp cache cannot decide, and what the kernel pays for every syscall
+// number when it builds that cache at load time (it emulates the filter).
+func emitSearch(asm *assembler, spans []span) {
+	if len(spans) == 1 {
+		asm.ja(spans[0].to)
+		return
+	}
+	mid := len(spans) / 2
+	left, right := spans[:mid], spans[mid:]
+	jt, jf := right[0].to, left[0].to
+	if len(right) > 1 {
+		jt = asm.newLabel()
+	}
+	if len(left) > 1 {
+		jf = fall
+	}
+	asm.jump(unix.BPF_JGE, right[0].lo, jt, jf)
+	if len(left) > 1 {
+		emitSearch(asm, left)
+	}
+	if len(right) > 1 {
+		asm.bind(jt)
+		emitSearch(asm, right)
 	}
 }
 

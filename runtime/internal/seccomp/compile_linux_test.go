@@ -3,6 +3,7 @@ package seccomp
 import (
 	"bufio"
 	"errors"
+	"math/bits"
 	"os"
 	"strings"
 	"testing"
@@ -371,6 +372,59 @@ func TestDockerSizedProfile(t *testing.T) {
 	expectRet(t, progARM64, seccompData{nr: 34, arch: unix.AUDIT_ARCH_AARCH64}, retAllow)
 	expectRet(t, progARM64, seccompData{nr: 40, arch: unix.AUDIT_ARCH_AARCH64}, eperm) // mount
 	expectRet(t, progARM64, seccompData{nr: 34, arch: unix.AUDIT_ARCH_ARM}, retKill)
+}
+
+// TestDispatchIsBinarySearch checks every syscall number of both ABIs
+// against the profile, and that none takes more than a binary search's
+// number of tests: the kernel runs the filter for every number when it
+// builds its seccomp cache at load time, and the container on each call.
+func TestDispatchIsBinarySearch(t *testing.T) {
+	p := dockerLikeProfile(t)
+	prog := mustCompile(t, p, "amd64")
+	argFiltered := map[string]bool{"personality": true, "clone": true, "clone3": true, "socket": true}
+	for _, abi := range []struct {
+		arch   uint32
+		sysnum func(string) (uint32, bool)
+	}{
+		{unix.AUDIT_ARCH_X86_64, sysnumAMD64},
+		{unix.AUDIT_ARCH_I386, sysnum386},
+	} {
+		allowed, skip := map[uint32]bool{}, map[uint32]bool{}
+		for _, name := range p.Syscalls[0].Names {
+			if nr, ok := abi.sysnum(name); ok {
+				allowed[nr] = true
+				skip[nr] = skip[nr] || argFiltered[name]
+			}
+		}
+		for name := range argFiltered {
+			if nr, ok := abi.sysnum(name); ok {
+				skip[nr] = true
+			}
+		}
+		maxSteps := 0
+		for nr := uint32(0); nr < 1100; nr++ {
+			if skip[nr] {
+				continue
+			}
+			want := retErrno(uint32(unix.EPERM))
+			if allowed[nr] {
+				want = retAllow
+			}
+			got, steps, err := runFilterSteps(prog, seccompData{nr: nr, arch: abi.arch})
+			if err != nil {
+				t.Fatalf("arch %#x nr %d: %v", abi.arch, nr, err)
+			}
+			if got != want {
+				t.Errorf("arch %#x nr %d: got %#x, want %#x", abi.arch, nr, got, want)
+			}
+			maxSteps = max(maxSteps, steps)
+		}
+		// arch tests, the nr load, the x32 test, ~log2(spans) jumps, ret.
+		if limit := 5 + 2*bits.Len(uint(len(allowed))); maxSteps > limit {
+			t.Errorf("arch %#x: a syscall takes %d instructions, over a binary search's %d", abi.arch, maxSteps, limit)
+		}
+		t.Logf("arch %#x: at most %d instructions per syscall, %d in the program", abi.arch, maxSteps, len(prog))
+	}
 }
 
 // TestFarJumps makes every rule block lie far beyond the 255-instruction
