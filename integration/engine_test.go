@@ -52,6 +52,34 @@ func TestEngineRunExitCodes(t *testing.T) {
 	}
 }
 
+// TestEngineRmUpperIsVolatile: an --rm container's writable layer is never
+// synced (it goes with the container), and is mounted again as often as the
+// container needs: cp into a created --rm container, then start it.
+func TestEngineRmUpperIsVolatile(t *testing.T) {
+	e := newEngineEnv(t)
+	e.importBusybox()
+	root := e.pcr("run", "--rm", "busybox", "sh", "-c", "grep ' / / ' /proc/self/mountinfo").ok(t).stdout
+	if !strings.Contains(root, "volatile") {
+		t.Errorf("root of a run --rm container is not volatile: %s", root)
+	}
+	if root := e.pcr("run", "--name", "kept", "busybox", "grep", " / / ", "/proc/self/mountinfo").ok(t).stdout; strings.Contains(root, "volatile") {
+		t.Errorf("root of a container kept after its run is volatile: %s", root)
+	}
+	id := strings.TrimSpace(e.pcr("create", "--rm", "busybox", "cat", "/in.txt").ok(t).stdout)
+	host := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(host, []byte("copied in\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.pcr("cp", host, id+":/in.txt").ok(t)
+	if out := e.pcr("start", "-a", id).ok(t).stdout; out != "copied in\n" {
+		t.Errorf("start -a after cp: %q", out)
+	}
+	e.pcr("rm", "kept").ok(t)
+	if ids := e.containerIDs(); len(ids) != 0 {
+		t.Errorf("containers left: %v", ids)
+	}
+}
+
 // TestEngineDetachedLogsWaitPs: a detached container's output, exit code
 // and status are there after the pcr that started it has exited.
 func TestEngineDetachedLogsWaitPs(t *testing.T) {

@@ -18,6 +18,12 @@ type Overlay struct {
 	Lowers      []string // top first; at least one
 	Upper, Work string   // both empty: a read-only mount without an upper
 	Target      string
+	// Volatile mounts the upper with overlay's "volatile" (Linux 5.10+):
+	// nothing syncs it, not even the unmount, which otherwise waits for
+	// the upper filesystem's journal to reach the disk. For an upper that
+	// is thrown away with its container (run --rm). After a crash overlay
+	// refuses to mount that work directory again.
+	Volatile bool
 }
 
 // mountDataLimit keeps mount(2)'s option string under the one page the kernel copies, with
@@ -45,6 +51,9 @@ func Mount(o Overlay) error {
 	if o.Upper == "" && len(o.Lowers) == 1 {
 		return bindReadOnly(o.Lowers[0], o.Target)
 	}
+	if err := clearVolatileMark(o); err != nil {
+		return fmt.Errorf("mount overlay on %s: %w", o.Target, err)
+	}
 	err = mountFsopen(o)
 	if errors.Is(err, errNoNewAPI) {
 		err = mountLegacy(o)
@@ -71,6 +80,17 @@ func Unmount(target string) error {
 	return nil
 }
 
+// clearVolatileMark readies the work directory of a volatile overlay:
+// overlay marks it at each volatile mount and refuses it the next time,
+// clean unmount or not. The caller of a volatile mount keeps nothing of
+// its upper across a crash, so the mark goes.
+func clearVolatileMark(o Overlay) error {
+	if !o.Volatile {
+		return nil
+	}
+	return os.RemoveAll(filepath.Join(o.Work, "work", "incompat", "volatile"))
+}
+
 func (o Overlay) validate() error {
 	switch {
 	case len(o.Lowers) == 0:
@@ -93,7 +113,8 @@ func (o Overlay) absolute() (Overlay, error) {
 		return filepath.Abs(p)
 	}
 	var err error
-	out := Overlay{Lowers: make([]string, len(o.Lowers))}
+	out := o
+	out.Lowers = make([]string, len(o.Lowers))
 	for i, l := range o.Lowers {
 		if out.Lowers[i], err = abs(l); err != nil {
 			return o, err
@@ -183,6 +204,11 @@ func mountFsopen(o Overlay) error {
 		}
 		if err := unix.FsconfigSetString(fsfd, "workdir", o.Work); err != nil {
 			return fmt.Errorf("work %s: %w%s", o.Work, err, fsLog(fsfd))
+		}
+		if o.Volatile {
+			if err := unix.FsconfigSetFlag(fsfd, "volatile"); err != nil {
+				return fmt.Errorf("volatile: %w%s", err, fsLog(fsfd))
+			}
 		}
 	}
 	if needUserXattr() {
@@ -281,6 +307,9 @@ func options(lowers []string, o Overlay) string {
 	b.WriteString(strings.Join(lowers, ":"))
 	if o.Upper != "" {
 		b.WriteString(",upperdir=" + o.Upper + ",workdir=" + o.Work)
+		if o.Volatile {
+			b.WriteString(",volatile")
+		}
 	}
 	if needUserXattr() {
 		b.WriteString(",userxattr")

@@ -160,3 +160,61 @@ func TestMountBadInput(t *testing.T) {
 		t.Errorf("unmount of a plain dir: %v", err)
 	}
 }
+
+// A volatile overlay says so in its options, and mounts again on the same
+// work directory: overlay marks it at each volatile mount and would refuse
+// it the next time.
+func TestMountVolatileAgain(t *testing.T) {
+	requireRoot(t)
+	base := mustApply(t, mkTar(t, file("f", "f", 0o644)), ApplyOptions{})
+	d := t.TempDir()
+	o := Overlay{Lowers: []string{base}, Upper: filepath.Join(d, "upper"), Work: filepath.Join(d, "work"),
+		Target: filepath.Join(d, "rootfs"), Volatile: true}
+	for _, p := range []string{o.Upper, o.Work, o.Target} {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	legacy := func(o Overlay) error {
+		if err := clearVolatileMark(o); err != nil {
+			return err
+		}
+		return mountLegacy(o)
+	}
+	for i, mount := range []func(Overlay) error{Mount, legacy, Mount} {
+		if err := mount(o); err != nil {
+			t.Fatalf("mount %d: %v", i, err)
+		}
+		opts := superOptions(t, o.Target)
+		if i == 0 {
+			if err := os.WriteFile(filepath.Join(o.Target, "w"), []byte("w"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if b, err := os.ReadFile(filepath.Join(o.Target, "w")); err != nil || string(b) != "w" {
+			t.Errorf("mount %d: the upper's file: %q, %v", i, b, err)
+		}
+		if err := Unmount(o.Target); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(opts, "volatile") {
+			t.Fatalf("mount %d: options %q lack volatile", i, opts)
+		}
+	}
+}
+
+// superOptions is the overlay's own option field in mountinfo.
+func superOptions(t *testing.T, target string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == target {
+			return f[len(f)-1]
+		}
+	}
+	t.Fatalf("%s is not mounted", target)
+	return ""
+}
