@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"pcr/image"
 )
 
@@ -17,27 +19,33 @@ import (
 // the name, then the bundle: config.json, rootfs/ (the overlay's
 // mountpoint, mounted at start), upper/, work/ and the /etc files.
 func (e *Engine) Create(imageRef string, o Options) (*Record, error) {
+	rec, _, err := e.create(imageRef, o)
+	return rec, err
+}
+
+// create is Create that also returns the spec it wrote to config.json.
+func (e *Engine) create(imageRef string, o Options) (*Record, *specs.Spec, error) {
 	if err := o.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	store, err := e.Images()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// rmi and prune wait until the record names the image: before that,
 	// nothing they can see says the image is in use.
 	unlockUse, err := store.LockUse()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unlockUse()
 	img, err := store.Resolve(imageRef)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	e.trace.Stage("image %s resolved to %s", imageRef, img.ID)
 	if err := e.resolveNetworkOptions(&o, img.Config.Config.ExposedPorts); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	id := newID()
 	dir := e.dir(id)
@@ -46,11 +54,11 @@ func (e *Engine) Create(imageRef string, o Options) (*Record, error) {
 	// leaves nothing behind.
 	spec, err := buildSpec(in, &o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	specJSON, err := json.MarshalIndent(spec, "", "\t")
 	if err != nil {
-		return nil, fmt.Errorf("marshal spec: %w", err)
+		return nil, nil, fmt.Errorf("marshal spec: %w", err)
 	}
 	auto := o.Name == ""
 	if auto {
@@ -65,7 +73,7 @@ func (e *Engine) Create(imageRef string, o Options) (*Record, error) {
 		rec.StopSignal = img.Config.Config.StopSignal
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil { // opened for a user namespace by createStorage
-		return nil, fmt.Errorf("create container dir: %w", err)
+		return nil, nil, fmt.Errorf("create container dir: %w", err)
 	}
 	ok := false
 	defer func() {
@@ -75,21 +83,21 @@ func (e *Engine) Create(imageRef string, o Options) (*Record, error) {
 		}
 	}()
 	if err := writeRecord(dir, rec); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	unlockUse()
 	if err := e.name(rec, auto); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := e.writeBundle(dir, rec, specJSON, spec.Hostname); err != nil {
-		return nil, fmt.Errorf("create container %s: %w", ShortID(id), err)
+		return nil, nil, fmt.Errorf("create container %s: %w", ShortID(id), err)
 	}
 	if err := e.createStorage(dir, rec); err != nil {
-		return nil, fmt.Errorf("create container %s: %w", ShortID(id), err)
+		return nil, nil, fmt.Errorf("create container %s: %w", ShortID(id), err)
 	}
 	e.trace.Stage("container %s created (bundle written)", ShortID(id))
 	ok = true
-	return rec, nil
+	return rec, spec, nil
 }
 
 // name claims the record's name. An automatic one that is taken is

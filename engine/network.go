@@ -287,12 +287,12 @@ func (e *Engine) Networks() (*netns.Manager, error) {
 }
 
 // setupNetwork gives a run its network, under the container's lock and
-// before the runtime reads config.json: a bridge run is attached (netns,
-// veth, lease, published ports) and its namespace path written into the
-// spec; container: joins the other container's namespace. The /etc
+// before the runtime runs spec: a bridge run is attached (netns, veth,
+// lease, published ports) and its namespace path set in the spec;
+// container: joins the other container's namespace. The /etc
 // files are written for the run. A failure leaves what was made to the
 // caller's teardown (releaseNetwork), which also runs after a crash.
-func (e *Engine) setupNetwork(rec *Record) error {
+func (e *Engine) setupNetwork(rec *Record, spec *specs.Spec) error {
 	dir := e.dir(rec.ID)
 	m, err := parseNetMode(rec.Options.Network)
 	if err != nil {
@@ -316,7 +316,7 @@ func (e *Engine) setupNetwork(rec *Record) error {
 		}
 		return nil
 	case "container":
-		return e.joinContainerNetwork(rec, m.container)
+		return e.joinContainerNetwork(rec, m.container, spec)
 	}
 	mgr, err := e.Networks()
 	if err != nil {
@@ -362,7 +362,7 @@ func (e *Engine) setupNetwork(rec *Record) error {
 	if err := writeNetworkState(dir, st); err != nil {
 		return fail(err)
 	}
-	if err := setNetnsPath(dir, path); err != nil {
+	if err := setNetnsPath(spec, path); err != nil {
 		return fail(err)
 	}
 	if err := e.writeHosts(mgr, rec); err != nil {
@@ -378,7 +378,7 @@ func (e *Engine) setupNetwork(rec *Record) error {
 
 // joinContainerNetwork points the spec at a running container's network
 // namespace and gives this one that container's hosts and resolv.conf.
-func (e *Engine) joinContainerNetwork(rec *Record, ref string) error {
+func (e *Engine) joinContainerNetwork(rec *Record, ref string, spec *specs.Spec) error {
 	id, err := e.Lookup(ref)
 	if err != nil {
 		return fmt.Errorf("start container %s: --net container:%s: %w", ShortID(rec.ID), ref, err)
@@ -391,7 +391,7 @@ func (e *Engine) joinContainerNetwork(rec *Record, ref string) error {
 		return fmt.Errorf("start container %s: --net container:%s: container %s is not running", ShortID(rec.ID), ref, ref)
 	}
 	path := fmt.Sprintf("/proc/%d/ns/net", c.State.Pid)
-	if err := setNetnsPath(e.dir(rec.ID), path); err != nil {
+	if err := setNetnsPath(spec, path); err != nil {
 		return err
 	}
 	for _, f := range []string{"hosts", "resolv.conf"} {
@@ -404,34 +404,20 @@ func (e *Engine) joinContainerNetwork(rec *Record, ref string) error {
 	return nil
 }
 
-// setNetnsPath makes config.json's network namespace the one at path,
-// in place of a new one.
-func setNetnsPath(dir, path string) error {
-	file := filepath.Join(dir, "config.json")
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return fmt.Errorf("parse %s: %w", file, err)
-	}
+// setNetnsPath makes the spec's network namespace the one at path, in
+// place of a new one.
+func setNetnsPath(spec *specs.Spec, path string) error {
 	if spec.Linux == nil {
-		return fmt.Errorf("%s has no linux section", file)
+		return errors.New("config.json has no linux section")
 	}
-	found := false
 	for i, n := range spec.Linux.Namespaces {
 		if n.Type == specs.NetworkNamespace {
-			spec.Linux.Namespaces[i].Path, found = path, true
+			spec.Linux.Namespaces[i].Path = path
+			return nil
 		}
 	}
-	if !found {
-		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})
-	}
-	if data, err = json.MarshalIndent(&spec, "", "\t"); err != nil {
-		return err
-	}
-	return atomicfile.Write(file, data, 0o644)
+	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})
+	return nil
 }
 
 // writeInPlace replaces a file's content keeping its inode: the hosts

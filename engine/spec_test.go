@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -89,7 +88,6 @@ func TestEngineUserResolvedInContainerRoot(t *testing.T) {
 	os.MkdirAll(filepath.Join(rootfs, "etc"), 0o755)
 	os.WriteFile(filepath.Join(rootfs, "etc", "passwd"), []byte("root:x:0:0::/root:/bin/sh\nweb:x:33:44::/srv:/bin/sh\n"), 0o644)
 	os.WriteFile(filepath.Join(rootfs, "etc", "group"), []byte("root:x:0:\nwww:x:44:\nextra:x:50:web\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"ociVersion":"1.2.0","process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}}}`), 0o644)
 	for spec, want := range map[string]specs.User{
 		"web":      {UID: 33, GID: 44, AdditionalGids: []uint32{44, 50}},
 		"33":       {UID: 33, GID: 44, AdditionalGids: []uint32{44, 50}},
@@ -97,13 +95,9 @@ func TestEngineUserResolvedInContainerRoot(t *testing.T) {
 		"1000:www": {UID: 1000, GID: 44},
 		"1000":     {UID: 1000},
 	} {
-		if err := setProcessUser(dir, &Record{ID: strings.Repeat("ab", 32), User: spec}); err != nil {
+		s := specs.Spec{Process: &specs.Process{Args: []string{"sh"}, Cwd: "/"}}
+		if err := setProcessUser(rootfs, &Record{ID: strings.Repeat("ab", 32), User: spec}, &s); err != nil {
 			t.Fatalf("setProcessUser(%q): %v", spec, err)
-		}
-		data, _ := os.ReadFile(filepath.Join(dir, "config.json"))
-		var s specs.Spec
-		if err := json.Unmarshal(data, &s); err != nil {
-			t.Fatal(err)
 		}
 		got := s.Process.User
 		if got.UID != want.UID || got.GID != want.GID || !slices.Equal(got.AdditionalGids, want.AdditionalGids) || s.Process.Args[0] != "sh" {
@@ -111,7 +105,7 @@ func TestEngineUserResolvedInContainerRoot(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"nobody", "web:nogroup"} {
-		if err := setProcessUser(dir, &Record{ID: strings.Repeat("ab", 32), User: bad}); err == nil {
+		if err := setProcessUser(rootfs, &Record{ID: strings.Repeat("ab", 32), User: bad}, &specs.Spec{Process: &specs.Process{}}); err == nil {
 			t.Errorf("user %q passed", bad)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"pcr/engine/internal/monitor"
@@ -36,32 +37,43 @@ type Stdio struct{ In, Out, Err *os.File }
 // a new run id recorded (the cleanup of an older run checks it and leaves
 // a newer run alone). The caller is recorded as the run's monitor until
 // the real one is known, so that a second start meanwhile sees the
-// container running.
-func (e *Engine) prepareStart(rec *Record) error {
+// container running. spec is config.json when the caller has it in hand
+// (create just wrote it), else nil; the spec for this run, written to
+// config.json, is returned for a runtime in this process.
+func (e *Engine) prepareStart(rec *Record, spec *specs.Spec) (*specs.Spec, error) {
 	dir := e.dir(rec.ID)
 	if _, err := e.rt.Load(rec.ID); err == nil {
 		if err := e.rt.Delete(rec.ID, true); err != nil {
-			return err
+			return nil, err
+		}
+	}
+	if spec == nil {
+		var err error
+		if spec, err = readSpec(dir); err != nil {
+			return nil, fmt.Errorf("start container %s: %w", ShortID(rec.ID), err)
 		}
 	}
 	if err := e.mountRootfs(rec); err != nil {
-		return err
+		return nil, err
 	}
-	if err := setProcessUser(dir, rec); err != nil {
-		return err
+	if err := setProcessUser(filepath.Join(dir, "rootfs"), rec, spec); err != nil {
+		return nil, err
 	}
 	e.trace.Stage("user %q resolved in the rootfs", rec.User)
-	if err := e.setupNetwork(rec); err != nil {
-		return err
+	if err := e.setupNetwork(rec, spec); err != nil {
+		return nil, err
+	}
+	if err := writeSpec(dir, spec); err != nil {
+		return nil, fmt.Errorf("start container %s: %w", ShortID(rec.ID), err)
 	}
 	if err := os.Remove(filepath.Join(dir, "exit.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+		return nil, err
 	}
 	os.Remove(filepath.Join(dir, monitorPidFile))
 	rec.StartedAt = time.Now().UTC()
 	rec.RunID = strconv.FormatInt(rec.StartedAt.UnixNano(), 36)
 	rec.Monitor, rec.MonitorStart = os.Getpid(), procStart(os.Getpid())
-	return writeRecord(dir, rec)
+	return spec, writeRecord(dir, rec)
 }
 
 // lockStartable takes the container's lock and reads it again under it:
@@ -158,7 +170,7 @@ func makeWorkdir(rootfs string, rec *Record) error {
 // stdio, or detached under a monitor; it returns the container and, in
 // the foreground, its exit status.
 func (e *Engine) Run(imageRef string, o Options, detach bool, stdio Stdio) (*Record, int, error) {
-	rec, err := e.Create(imageRef, o)
+	rec, spec, err := e.create(imageRef, o)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -169,13 +181,14 @@ func (e *Engine) Run(imageRef string, o Options, detach bool, stdio Stdio) (*Rec
 		}
 		return rec, 0, err
 	}
-	status, err := e.runForeground(rec.ID, stdio)
+	status, err := e.runForeground(rec.ID, stdio, spec)
 	return rec, status, err
 }
 
 // runForeground runs a container in this process: create, start, wait,
 // record the exit, tear down. No monitor: the caller is waiting anyway.
-func (e *Engine) runForeground(id string, stdio Stdio) (int, error) {
+// spec is the container's config.json when the caller has it, else nil.
+func (e *Engine) runForeground(id string, stdio Stdio, spec *specs.Spec) (int, error) {
 	dir := e.dir(id)
 	c, unlock, err := e.lockStartable(id)
 	if err != nil {
@@ -186,14 +199,14 @@ func (e *Engine) runForeground(id string, stdio Stdio) (int, error) {
 		return 0, fmt.Errorf("container %s is already running: use logs -f or exec", ShortID(id))
 	}
 	rec := c.Record
-	err = e.prepareStart(rec)
+	spec, err = e.prepareStart(rec, spec)
 	unlock()
 	if err != nil {
 		e.Cleanup(rec.ID, rec.RunID)
 		return 0, err
 	}
 	status, err := e.rt.Run(runtime.RunOpts{CreateOpts: runtime.CreateOpts{
-		ID: rec.ID, Bundle: dir, Stdin: stdio.In, Stdout: stdio.Out, Stderr: stdio.Err,
+		ID: rec.ID, Bundle: dir, Spec: spec, Stdin: stdio.In, Stdout: stdio.Out, Stderr: stdio.Err,
 	}})
 	exit := monitor.Exit{Code: status, FinishedAt: time.Now().UTC()}
 	if err != nil {
@@ -228,7 +241,7 @@ func (e *Engine) StartAttached(ref string, stdio Stdio) (*Record, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	status, err := e.runForeground(id, stdio)
+	status, err := e.runForeground(id, stdio, nil)
 	if err != nil {
 		return nil, status, err
 	}
@@ -259,7 +272,7 @@ func (e *Engine) startDetached(id string) (*Record, error) {
 		unlock()
 		return rec, nil // Docker's start of a running container: nothing to do
 	}
-	err = e.prepareStart(rec)
+	_, err = e.prepareStart(rec, nil)
 	unlock()
 	if err != nil {
 		e.abortStart(rec, err)

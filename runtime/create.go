@@ -31,6 +31,9 @@ type CreateOpts struct {
 	// of handing it to a console socket.
 	KeepTerminal bool
 	PreserveFDs  int
+	// Spec is the bundle's config.json, parsed, when the caller has it in
+	// hand (it wrote the file): Create validates it and reads no file.
+	Spec *specs.Spec
 }
 
 // Container is a created container together with the handle on its init,
@@ -51,7 +54,12 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", o.Bundle, err)
 	}
-	spec, err := LoadSpec(bundle)
+	spec := o.Spec
+	if spec == nil {
+		spec, err = LoadSpec(bundle)
+	} else if err = ValidateSpec(spec); err != nil {
+		err = fmt.Errorf("%s: %w", filepath.Join(bundle, "config.json"), err)
+	}
 	if err != nil {
 		return nil, err
 	}
