@@ -138,6 +138,19 @@ func waitFor(bound time.Duration, done func() (bool, error)) (bool, error) {
 	}
 }
 
+// WithSharedParents puts the shared parent of each container cgroup in
+// paths (pcr's default "pcr/<id>" layout) before created, as Apply records
+// them: for a create to record, ahead of Apply, what its delete must try
+// to remove, even if the create is killed before it saves again.
+func WithSharedParents(created []string, paths map[string]string) []string {
+	leaves := make([]string, 0, len(paths))
+	for _, d := range paths {
+		leaves = append(leaves, d)
+	}
+	slices.Sort(leaves)
+	return withSharedParents(created, nil, slices.Compact(leaves))
+}
+
 // withSharedParents puts the parent of each leaf before made when pcr's own
 // default path ("pcr/<id>") is in use: that parent is pcr's, whoever made
 // it, so every container records it and the last one deleted removes it

@@ -3,6 +3,7 @@ package cgroup
 import (
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -282,5 +283,18 @@ func TestSharedParentRecordedBeforeLeaf(t *testing.T) {
 	got = withSharedParents([]string{"/cg/cpu/pcr", "/cg/cpu/pcr/b"}, nil, []string{"/cg/cpu/pcr/b"})
 	if len(got) != 2 {
 		t.Fatalf("got %v", got)
+	}
+}
+
+// A create records pcr's shared parents before Apply, parents first and
+// once each, so that a delete after a create killed early still removes
+// the parent when it is the last one out.
+func TestWithSharedParentsRecordedAhead(t *testing.T) {
+	paths := map[string]string{"cpu": "/sys/fs/cgroup/cpu/pcr/c1", "cpuacct": "/sys/fs/cgroup/cpu/pcr/c1",
+		"memory": "/sys/fs/cgroup/memory/own/pcr/c1"}
+	got := WithSharedParents([]string{"/sys/fs/cgroup/memory/own/pcr", "/sys/fs/cgroup/memory/own/pcr/c1", "/sys/fs/cgroup/cpu/pcr/c1"}, paths)
+	want := []string{"/sys/fs/cgroup/cpu/pcr", "/sys/fs/cgroup/memory/own/pcr", "/sys/fs/cgroup/memory/own/pcr/c1", "/sys/fs/cgroup/cpu/pcr/c1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
 	}
 }

@@ -30,7 +30,7 @@ func Init() {
 		fmt.Fprintln(os.Stderr, "pcr init: bad _PCR_SYNCFD")
 		os.Exit(1)
 	}
-	sock := syncSocket{os.NewFile(uintptr(syncFD), "sync")}
+	sock := syncSocket{f: os.NewFile(uintptr(syncFD), "sync")}
 	err = runInit(sock)
 	if err == nil {
 		err = errors.New("init returned without exec")

@@ -145,28 +145,33 @@ func spawn(o spawnOpts) (*child, error) {
 		parentSock.Close()
 		return nil, fmt.Errorf("mark inherited fds close-on-exec: %w", err)
 	}
-	startErr := make(chan error, 1)
-	go func() {
-		if len(o.ns.parentJoins) > 0 {
-			goruntime.LockOSThread() // never unlocked: the thread is tainted
-			for _, name := range []string{"user", "ipc", "uts", "net", "pid", "cgroup", "time"} {
-				path, ok := o.ns.parentJoins[name]
-				if !ok {
-					continue
-				}
-				if err := setnsPath(path, nsFlagByName(name)); err != nil {
-					startErr <- fmt.Errorf("join %s namespace %s: %w", name, path, err)
-					return
-				}
+	start := func() error {
+		for _, name := range []string{"user", "ipc", "uts", "net", "pid", "cgroup", "time"} {
+			path, ok := o.ns.parentJoins[name]
+			if !ok {
+				continue
+			}
+			if err := setnsPath(path, nsFlagByName(name)); err != nil {
+				return fmt.Errorf("join %s namespace %s: %w", name, path, err)
 			}
 		}
-		startErr <- cmd.Start()
-	}()
-	if err := <-startErr; err != nil {
+		return cmd.Start()
+	}
+	if len(o.ns.parentJoins) == 0 {
+		err = start() // nothing to join: no thread to taint
+	} else {
+		startErr := make(chan error, 1)
+		go func() {
+			goruntime.LockOSThread() // never unlocked: the thread is tainted
+			startErr <- start()
+		}()
+		err = <-startErr
+	}
+	if err != nil {
 		parentSock.Close()
 		return nil, fmt.Errorf("start init: %w", err)
 	}
-	return &child{cmd: cmd, sync: syncSocket{parentSock}, pid: cmd.Process.Pid, fast: o.fast, joinedCgroup: joined}, nil
+	return &child{cmd: cmd, sync: syncSocket{f: parentSock, limit: initMsgMax}, pid: cmd.Process.Pid, fast: o.fast, joinedCgroup: joined}, nil
 }
 
 // openJoinFiles opens the cgroup files the child joins through, for
@@ -226,10 +231,36 @@ func nsFlagByName(name string) uintptr {
 // wait reaps the child once and remembers how it ended.
 func (c *child) wait() error {
 	if !c.waited {
+		awaitExit(c.cmd.Process.Pid)
 		c.exitErr = c.cmd.Wait()
 		c.waited = true
 	}
 	return c.exitErr
+}
+
+// awaitExit returns once our child pid has exited, having waited in the
+// runtime's poller on a pidfd: a wait blocked in the kernel for the whole
+// life of a container keeps the scheduler handing its P between threads.
+// Without pidfds it returns at once and the caller's wait blocks.
+func awaitExit(pid int) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	polled := false
+	rc.Read(func(uintptr) bool {
+		// The first call only arms the wait: a pidfd reads as ready once
+		// its process has exited.
+		done := polled
+		polled = true
+		return done
+	})
 }
 
 // kill stops a child that failed half-way. One already reaped is left
@@ -279,7 +310,7 @@ func (c *child) handshake(cfg *initConfig, onPid func(int) error, onHooks func()
 			if err != nil {
 				plan = refusalPlan(cfg, err)
 			}
-			if err := unix.Sendmsg(int(c.sync.f.Fd()), plan, nil, nil, 0); err != nil {
+			if err := c.sync.sendmsg(plan, nil); err != nil {
 				return fmt.Errorf("send plan to init: %w", err)
 			}
 			return nil

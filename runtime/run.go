@@ -130,7 +130,11 @@ func forward(pid int, pty *os.File, sigs chan os.Signal) *foreground {
 }
 
 func (fg *foreground) stop() {
-	signal.Stop(fg.sigs)
+	// Stop hands every signal back one by one, each a round trip with the
+	// runtime's signal thread (about 1 ms for all of them here): it runs
+	// beside what the caller does next. A signal meanwhile lands in the
+	// buffered channel, which nobody reads any more.
+	go signal.Stop(fg.sigs)
 	close(fg.done)
 	if fg.pty != nil {
 		// The payload is gone; drain what it wrote, then give the terminal back.

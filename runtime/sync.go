@@ -67,11 +67,25 @@ type initConfig struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
-type syncSocket struct{ f *os.File }
+type syncSocket struct {
+	f     *os.File
+	limit int // the longest message recv takes; 0: configMsgMax
+}
 
+// newSyncPair makes the parent's and the child's ends. The parent's is
+// non-blocking, so waiting on it parks the goroutine in the runtime's
+// poller: a read blocked in the kernel instead has the Go scheduler hand
+// its P to another thread and back (futex wake-ups and context switches,
+// hundreds per container, each costly on a hypervisor). The child's stays
+// blocking: the C init and the Go init read it plainly.
 func newSyncPair() (parent, child *os.File, err error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
 		return nil, nil, fmt.Errorf("socketpair: %w", err)
 	}
 	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
@@ -86,22 +100,65 @@ func (s syncSocket) send(m syncMsg, fds ...int) error {
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	return unix.Sendmsg(int(s.f.Fd()), data, oob, nil, 0)
+	return s.sendmsg(data, oob)
+}
+
+// sendmsg sends one datagram through the poller (os.File.Fd would make
+// the socket blocking again).
+func (s syncSocket) sendmsg(data, oob []byte) error {
+	rc, err := s.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Write(func(fd uintptr) bool {
+		for {
+			serr = unix.Sendmsg(int(fd), data, oob, nil, 0)
+			if serr != unix.EINTR {
+				return serr != unix.EAGAIN
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 var errSyncEOF = errors.New("peer closed the sync socket")
 
+// What one message may take: the init reads its whole config (the spec)
+// in one; the parent reads a pid, a ready or an error line.
+const (
+	configMsgMax = 1 << 20
+	initMsgMax   = 64 << 10
+)
+
 // recv reads one message; fds passed with it are returned.
 func (s syncSocket) recv() (syncMsg, []int, error) {
-	buf := make([]byte, 1<<20)
+	limit := s.limit
+	if limit == 0 {
+		limit = configMsgMax
+	}
+	buf := make([]byte, limit)
 	oob := make([]byte, unix.CmsgSpace(4*4))
+	rc, err := s.f.SyscallConn()
+	if err != nil {
+		return syncMsg{}, nil, err
+	}
 	for {
-		n, oobn, _, _, err := unix.Recvmsg(int(s.f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
+		var n, oobn int
+		var rerr error
+		if err := rc.Read(func(fd uintptr) bool {
+			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+			return rerr != unix.EAGAIN
+		}); err != nil {
+			return syncMsg{}, nil, err
+		}
+		if rerr == unix.EINTR {
 			continue
 		}
-		if err != nil {
-			return syncMsg{}, nil, err
+		if rerr != nil {
+			return syncMsg{}, nil, rerr
 		}
 		if n == 0 && oobn == 0 {
 			return syncMsg{}, nil, errSyncEOF
