@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,40 +41,81 @@ type Stdio struct{ In, Out, Err *os.File }
 // container running. spec is config.json when the caller has it in hand
 // (create just wrote it), else nil; the spec for this run, written to
 // config.json, is returned for a runtime in this process.
-func (e *Engine) prepareStart(rec *Record, spec *specs.Spec) (*specs.Spec, error) {
+//
+// With inProcess (the runtime runs in this process) a bridge network is
+// attached beside the rest of the start, the runtime's cgroup included;
+// then the returned netReady must be called, under the lock still, before
+// the init is spawned: it waits for the network, puts its namespace in
+// the spec and writes config.json. It is nil when all is done already.
+func (e *Engine) prepareStart(rec *Record, spec *specs.Spec, inProcess bool) (_ *specs.Spec, netReady func(*specs.Spec) error, err error) {
 	dir := e.dir(rec.ID)
 	if _, err := e.rt.Load(rec.ID); err == nil {
 		if err := e.rt.Delete(rec.ID, true); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if spec == nil {
-		var err error
 		if spec, err = readSpec(dir); err != nil {
-			return nil, fmt.Errorf("start container %s: %w", ShortID(rec.ID), err)
+			return nil, nil, fmt.Errorf("start container %s: %w", ShortID(rec.ID), err)
 		}
 	}
+	if inProcess && e.attachAside(rec) {
+		// The network works on a copy of the namespaces: the runtime
+		// reads spec meanwhile.
+		nsOnly := &specs.Spec{Linux: &specs.Linux{Namespaces: slices.Clone(spec.Linux.Namespaces)}}
+		done := make(chan error, 1)
+		go func() { done <- e.setupNetwork(rec, nsOnly) }()
+		netReady = func(spec *specs.Spec) error {
+			if err := <-done; err != nil {
+				return err
+			}
+			spec.Linux.Namespaces = nsOnly.Linux.Namespaces
+			if err := writeSpec(dir, spec); err != nil {
+				return fmt.Errorf("start container %s: %w", ShortID(rec.ID), err)
+			}
+			return nil
+		}
+		defer func() {
+			if err != nil {
+				<-done // a failed start is torn down once the network is made
+				netReady = nil
+			}
+		}()
+	}
 	if err := e.mountRootfs(rec); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := setProcessUser(filepath.Join(dir, "rootfs"), rec, spec); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	e.trace.Stage("user %q resolved in the rootfs", rec.User)
-	if err := e.setupNetwork(rec, spec); err != nil {
-		return nil, err
-	}
-	if err := writeSpec(dir, spec); err != nil {
-		return nil, fmt.Errorf("start container %s: %w", ShortID(rec.ID), err)
+	if netReady == nil {
+		if err := e.setupNetwork(rec, spec); err != nil {
+			return nil, nil, err
+		}
+		if err := writeSpec(dir, spec); err != nil {
+			return nil, nil, fmt.Errorf("start container %s: %w", ShortID(rec.ID), err)
+		}
 	}
 	if err := os.Remove(filepath.Join(dir, "exit.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+		return nil, nil, err
 	}
 	os.Remove(filepath.Join(dir, monitorPidFile))
 	rec.StartedAt = time.Now().UTC()
 	rec.RunID = strconv.FormatInt(rec.StartedAt.UnixNano(), 36)
 	rec.Monitor, rec.MonitorStart = os.Getpid(), procStart(os.Getpid())
-	return spec, writeRecord(dir, rec)
+	if err := writeRecord(dir, rec); err != nil {
+		return nil, nil, err
+	}
+	return spec, netReady, nil
+}
+
+// attachAside says whether the start may attach rec's network while it
+// does the rest: a bridge network, which touches only its own files. A
+// disk moves the /etc files the network writes as the rootfs is mounted.
+func (e *Engine) attachAside(rec *Record) bool {
+	m, err := parseNetMode(rec.Options.Network)
+	return err == nil && m.kind != NetNone && m.kind != NetHost && m.kind != "container" && rec.Options.StorageSize == 0
 }
 
 // lockStartable takes the container's lock and reads it again under it:
@@ -199,15 +241,30 @@ func (e *Engine) runForeground(id string, stdio Stdio, spec *specs.Spec) (int, e
 		return 0, fmt.Errorf("container %s is already running: use logs -f or exec", ShortID(id))
 	}
 	rec := c.Record
-	spec, err = e.prepareStart(rec, spec)
-	unlock()
+	spec, netReady, err := e.prepareStart(rec, spec, true)
 	if err != nil {
+		unlock()
 		e.Cleanup(rec.ID, rec.RunID)
 		return 0, err
 	}
+	// The lock is held until the network is attached, which the runtime
+	// waits for (netReady) only just before it spawns the init.
+	var netErr error
+	awaitNetwork := func(spec *specs.Spec) error {
+		if netReady != nil {
+			netErr, netReady = netReady(spec), nil
+			unlock()
+		}
+		return netErr
+	}
+	if netReady == nil {
+		unlock()
+	}
 	status, err := e.rt.Run(runtime.RunOpts{CreateOpts: runtime.CreateOpts{
 		ID: rec.ID, Bundle: dir, Spec: spec, Stdin: stdio.In, Stdout: stdio.Out, Stderr: stdio.Err,
+		BeforeSpawn: awaitNetwork,
 	}})
+	awaitNetwork(spec) // when the runtime failed before it asked
 	exit := monitor.Exit{Code: status, FinishedAt: time.Now().UTC()}
 	if err != nil {
 		exit.Code = ExitStatus(err)
@@ -272,7 +329,7 @@ func (e *Engine) startDetached(id string) (*Record, error) {
 		unlock()
 		return rec, nil // Docker's start of a running container: nothing to do
 	}
-	_, err = e.prepareStart(rec, nil)
+	_, _, err = e.prepareStart(rec, nil, false)
 	unlock()
 	if err != nil {
 		e.abortStart(rec, err)

@@ -34,6 +34,11 @@ type CreateOpts struct {
 	// Spec is the bundle's config.json, parsed, when the caller has it in
 	// hand (it wrote the file): Create validates it and reads no file.
 	Spec *specs.Spec
+	// BeforeSpawn, when set, runs once the cgroup exists and before the
+	// init is started: the last moment to change the spec's namespace
+	// paths (the engine sets the network namespace it made meanwhile).
+	// An error undoes the create.
+	BeforeSpawn func(*specs.Spec) error
 }
 
 // Container is a created container together with the handle on its init,
@@ -142,6 +147,11 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	// Recorded before Apply makes them: a create killed half-way must leave
 	// delete the list of what to remove (removing a missing one is a no-op).
 	st.Cgroup.Created = missingDirs(st.Cgroup.Paths)
+	if spec.Linux.CgroupsPath == "" {
+		// pcr's shared parent too, as Apply will record it: the last
+		// delete removes it, even after a create killed before onPid.
+		st.Cgroup.Created = cgroup.WithSharedParents(st.Cgroup.Created, st.Cgroup.Paths)
+	}
 	if err := st.save(); err != nil {
 		return nil, err
 	}
@@ -159,11 +169,6 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	if r.Trace.Enabled() {
 		so.trace = os.Stderr
 	}
-	if why := fastInitRefusal(spec, o); why != "" {
-		r.Trace.Stage("the Go init will set the container up: %s", why)
-	} else {
-		so.fast = true
-	}
 	if spec.Process.Terminal {
 		so.stdin, so.stdout, so.stderr = nil, nil, nil
 	}
@@ -180,6 +185,20 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	}
 	st.Cgroup = cg.State()
 	r.Trace.Stage("cgroup created and limits written (%s)", cgroup.Mode())
+	if o.BeforeSpawn != nil {
+		if err := o.BeforeSpawn(spec); err != nil {
+			return nil, err
+		}
+		if ns, err = planNamespaces(spec); err != nil {
+			return nil, err
+		}
+		so.ns = ns
+	}
+	if why := fastInitRefusal(spec, o); why != "" {
+		r.Trace.Stage("the Go init will set the container up: %s", why)
+	} else {
+		so.fast = true
+	}
 	// The init enters its cgroup as it starts: v2 clones it straight in;
 	// on v1 its C constructor, still one thread, moves itself in through
 	// files we open for it (a pid written to cgroup.procs costs 10 ms and

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -11,8 +12,9 @@ import (
 type Tracer struct {
 	w     io.Writer
 	start time.Time
-	last  time.Time
 	who   string
+	mu    sync.Mutex // stages may end on two goroutines (the engine's network)
+	last  time.Time
 }
 
 // NewTracer returns a tracer writing to w; a nil w makes a silent tracer.
@@ -28,6 +30,8 @@ func (t *Tracer) Stage(format string, args ...any) {
 	if !t.Enabled() {
 		return
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	now := time.Now()
 	fmt.Fprintf(t.w, "%s: trace %8dµs (+%6dµs) %s\n", t.who,
 		now.Sub(t.start).Microseconds(), now.Sub(t.last).Microseconds(), fmt.Sprintf(format, args...))
