@@ -47,6 +47,8 @@
 #                       stopped there, and the test it was in is named (default 120)
 #   CGROUP2_HANG_RETRIES  fresh boots after such a hang (default 1); a test that fails is never
 #                       retried, only an emulator that stopped making progress
+#   CGROUP2_ACCEL       tcg forces TCG; by default KVM when /dev/kvm is writable, and TCG again
+#                       when qemu cannot run a guest on it (it aborts before the guest starts)
 #   CGROUP2_MODULES     kernel modules to load in the VM       (default: overlay, veth, bridge, nf_tables + nft
 #                                                              exprs, loop, sch_tbf); the scratch disk's
 #                                                              (virtio_pci, virtio_blk, ext4) always load
@@ -292,8 +294,9 @@ scratch="$build/scratch.img"
 
 # TCG: the "max" model without 5-level paging, which no test needs and which is TCG's least
 # travelled path.
-accel=(-accel tcg -cpu max,la57=off)
-if [[ -w /dev/kvm ]]; then
+tcg=(-accel tcg -cpu max,la57=off)
+accel=("${tcg[@]}")
+if [[ -w /dev/kvm && ${CGROUP2_ACCEL:-} != tcg ]]; then
 	accel=(-accel kvm -cpu host)
 fi
 
@@ -348,6 +351,13 @@ while :; do
 	log "booting ($vm_mem MiB, $vm_smp CPUs, ${accel[1]} ${accel[3]}; attempt $attempt of $((hang_retries + 1))); serial log: $console"
 	boot_vm
 	log "VM ran $((SECONDS - boot))s, total $((SECONDS - start))s (qemu exit $qemu_rc)"
+	# A /dev/kvm that qemu cannot run a guest on (seen nested: "failed to set MSR 0x10a"):
+	# qemu aborts before the guest runs. That says nothing of the tests; TCG runs them.
+	if [[ ${accel[1]} == kvm && $qemu_rc -ne 0 ]] && tr -d '\r' <"$console" | grep -q '^qemu-system-x86_64: '; then
+		log "KVM cannot run the VM here ($(tr -d '\r' <"$console" | grep -m1 '^qemu-system-x86_64: ')): booting with TCG"
+		accel=("${tcg[@]}")
+		continue
+	fi
 	[[ -n $hung ]] || break
 	log "VM hung in the kernel ($hung) during: $(last_test)"
 	if ((attempt > hang_retries)); then
