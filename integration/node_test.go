@@ -408,10 +408,12 @@ func TestNodeFollowsSlicesFile(t *testing.T) {
 // admin's alike.
 func TestNodeExpiry(t *testing.T) {
 	e := newNodeEnv(t)
-	exp := time.Now().Add(4 * time.Second).UTC().Format(time.RFC3339)
+	// Room for both to be running at once first: a vserver create took
+	// 1.7 s in the cgroup v2 VM under emulation, and 4 s was too short.
+	exp := time.Now().Add(10 * time.Second).UTC().Format(time.RFC3339)
 	e.writeSlices(`{"slices":[{"slice":"pl_a","image":"busybox","network":"none","expires":"` + exp + `"}]}`)
 	e.serve()
-	e.vserver("create", "--image", "busybox", "--network", "none", "--expires", "4s", "pl_adm").ok(t)
+	e.vserver("create", "--image", "busybox", "--network", "none", "--expires", "10s", "pl_adm").ok(t)
 	e.waitVservers("pl_a to run", func(vs map[string]nodeVserver) bool { return running(vs, "pl_a", "pl_adm") })
 	e.waitVservers("pl_a and pl_adm to expire", func(vs map[string]nodeVserver) bool { return len(vs) == 0 })
 	for _, s := range []string{"pl_a", "pl_adm"} {
