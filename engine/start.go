@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -169,6 +170,11 @@ func (e *Engine) unmountRootfs(id string) error {
 		if err := layer.Unmount(target); err != nil {
 			return fmt.Errorf("unmount rootfs of %s: %w", ShortID(id), err)
 		}
+		// Unmounted cleanly: an --rm container's volatile upper may be
+		// mounted again (a cp before its start).
+		if err := layer.ClearVolatileMark(filepath.Join(dir, "work")); err != nil {
+			return fmt.Errorf("unmount rootfs of %s: %w", ShortID(id), err)
+		}
 	}
 	// Also when a killed pcr left them without the overlay.
 	return e.unmountStorage(id)
@@ -223,14 +229,15 @@ func (e *Engine) Run(imageRef string, o Options, detach bool, stdio Stdio) (*Rec
 		}
 		return rec, 0, err
 	}
-	status, err := e.runForeground(rec.ID, stdio, spec)
+	status, err := e.runForeground(rec.ID, stdio, spec, rec)
 	return rec, status, err
 }
 
 // runForeground runs a container in this process: create, start, wait,
 // record the exit, tear down. No monitor: the caller is waiting anyway.
-// spec is the container's config.json when the caller has it, else nil.
-func (e *Engine) runForeground(id string, stdio Stdio, spec *specs.Spec) (int, error) {
+// spec is the container's config.json when the caller has it, written
+// with the record created, else nil.
+func (e *Engine) runForeground(id string, stdio Stdio, spec *specs.Spec, created *Record) (int, error) {
 	dir := e.dir(id)
 	c, unlock, err := e.lockStartable(id)
 	if err != nil {
@@ -241,6 +248,9 @@ func (e *Engine) runForeground(id string, stdio Stdio, spec *specs.Spec) (int, e
 		return 0, fmt.Errorf("container %s is already running: use logs -f or exec", ShortID(id))
 	}
 	rec := c.Record
+	if spec != nil && !reflect.DeepEqual(rec.Options, created.Options) {
+		spec = nil // an update got in since the create: config.json has it
+	}
 	spec, netReady, err := e.prepareStart(rec, spec, true)
 	if err != nil {
 		unlock()
@@ -260,11 +270,24 @@ func (e *Engine) runForeground(id string, stdio Stdio, spec *specs.Spec) (int, e
 	if netReady == nil {
 		unlock()
 	}
+	// A bridge network is released as soon as the payload is gone, beside
+	// the runtime's delete; Cleanup then has only the rest to undo.
+	var netFreed chan error
+	releaseNetwork := func() {
+		if m, err := parseNetMode(rec.Options.Network); err == nil && m.bridged() {
+			netFreed = make(chan error, 1)
+			go func() { netFreed <- e.releaseNetwork(rec.ID) }()
+		}
+	}
 	status, err := e.rt.Run(runtime.RunOpts{CreateOpts: runtime.CreateOpts{
 		ID: rec.ID, Bundle: dir, Spec: spec, Stdin: stdio.In, Stdout: stdio.Out, Stderr: stdio.Err,
 		BeforeSpawn: awaitNetwork,
-	}})
+	}, OnExit: releaseNetwork})
 	awaitNetwork(spec) // when the runtime failed before it asked
+	netReleased := false
+	if netFreed != nil {
+		netReleased = <-netFreed == nil
+	}
 	exit := monitor.Exit{Code: status, FinishedAt: time.Now().UTC()}
 	if err != nil {
 		exit.Code = ExitStatus(err)
@@ -274,7 +297,7 @@ func (e *Engine) runForeground(id string, stdio Stdio, spec *specs.Spec) (int, e
 	if exists(dir) { // not when an rm -f got in (the runtime's container is gone too)
 		monitor.WriteExit(dir, exit)
 	}
-	if cerr := e.Cleanup(rec.ID, rec.RunID); cerr != nil && err == nil {
+	if cerr := e.cleanup(rec.ID, rec.RunID, netReleased); cerr != nil && err == nil {
 		err = cerr
 	}
 	e.trace.Stage("container torn down")
@@ -298,7 +321,7 @@ func (e *Engine) StartAttached(ref string, stdio Stdio) (*Record, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	status, err := e.runForeground(id, stdio, nil)
+	status, err := e.runForeground(id, stdio, nil, nil)
 	if err != nil {
 		return nil, status, err
 	}
@@ -500,6 +523,12 @@ func ExitStatus(err error) int {
 // (as HelperCleanup) after recording the exit; a foreground run calls it
 // directly. A newer run of the container is left alone.
 func (e *Engine) Cleanup(id, runID string) error {
+	return e.cleanup(id, runID, false)
+}
+
+// cleanup is Cleanup for a caller that may have released the network
+// already.
+func (e *Engine) cleanup(id, runID string, netReleased bool) error {
 	dir := e.dir(id)
 	unlock, err := lockContainer(dir)
 	if err != nil {
@@ -519,7 +548,7 @@ func (e *Engine) Cleanup(id, runID string) error {
 	if rec.RunID != runID {
 		return nil
 	}
-	if err := e.teardown(id); err != nil {
+	if err := e.teardownRun(id, netReleased); err != nil {
 		return err
 	}
 	if rec.Options.Rm {
@@ -533,14 +562,22 @@ func (e *Engine) Cleanup(id, runID string) error {
 // teardown undoes a run: the runtime's container (processes, cgroup,
 // state) and the overlay mount. Each part tolerates being gone.
 func (e *Engine) teardown(id string) error {
+	return e.teardownRun(id, false)
+}
+
+// teardownRun is teardown that skips the network when the caller has
+// released it already.
+func (e *Engine) teardownRun(id string, netReleased bool) error {
 	var errs []error
 	if _, err := e.rt.Load(id); err == nil {
 		if err := e.rt.Delete(id, true); err != nil && !errors.Is(err, runtime.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
-	if err := e.releaseNetwork(id); err != nil {
-		errs = append(errs, err)
+	if !netReleased {
+		if err := e.releaseNetwork(id); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := e.unmountRootfs(id); err != nil {
 		errs = append(errs, err)

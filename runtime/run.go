@@ -14,6 +14,10 @@ import (
 type RunOpts struct {
 	CreateOpts
 	Detach bool
+	// OnExit, when set, is called as soon as the payload has exited, before
+	// the container is deleted: the caller may start undoing, beside the
+	// delete, what it made for the run.
+	OnExit func()
 }
 
 // Run creates and starts a container. In the foreground it forwards
@@ -60,6 +64,9 @@ func (r *Runtime) Run(o RunOpts) (int, error) {
 	status := c.Wait()
 	fg.stop()
 	r.Trace.Stage("container exited with status %d", status)
+	if o.OnExit != nil {
+		o.OnExit()
+	}
 	defer r.Trace.Stage("container deleted")
 	if err := r.delete(c.State, true); err != nil {
 		return status, err
