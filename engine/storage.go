@@ -82,8 +82,9 @@ func (e *Engine) mountStorage(rec *Record, lowers []string, target string, noUpp
 	if !noUpper {
 		o.Upper, o.Work = e.upperDir(rec), e.workDir(rec)
 		// --rm: the upper goes with the container, so nothing need wait
-		// for it to reach the disk (the unmount would, for each run).
-		o.Volatile = rec.Options.Rm
+		// for it to reach the disk (the unmount would, for each run). A
+		// disk image is its own filesystem: its unmount syncs it anyway.
+		o.Volatile = rec.Options.Rm && rec.Options.StorageSize == 0
 	}
 	if len(rec.Options.UIDMap) == 0 {
 		return o, false, nil

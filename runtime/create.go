@@ -287,6 +287,9 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", o.ID, err)
 	}
+	if err := ensureInCgroup(cg, init); err != nil {
+		return nil, fmt.Errorf("create container %s: %w", o.ID, err)
+	}
 	r.Trace.Stage("init ready, waiting on exec.fifo")
 	init.sync.f.Close()
 

@@ -126,6 +126,10 @@ func (r *Runtime) Exec(id string, o ExecOpts) (*Process, error) {
 		ch.kill()
 		return nil, fmt.Errorf("exec in %s: %w", id, err)
 	}
+	if err := ensureInCgroup(cg, ch); err != nil {
+		ch.kill()
+		return nil, fmt.Errorf("exec in %s: %w", id, err)
+	}
 	ch.sync.f.Close()
 	p := &Process{Pid: ch.pid, child: ch}
 	if ch.ptyMaster != nil {

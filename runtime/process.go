@@ -6,12 +6,14 @@ import (
 	"os"
 	"os/exec"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"pcr/cgroup"
 	"pcr/runtime/internal/nsenter"
 )
 
@@ -238,6 +240,26 @@ func (c *child) wait() error {
 	return c.exitErr
 }
 
+// ensureInCgroup checks that a child which was to join its cgroup itself
+// did (a pcr-init older than this pcr ignores the fds), and places it by
+// pid otherwise: a container must not run outside its limits.
+func ensureInCgroup(cg cgroup.Manager, c *child) error {
+	if !c.joinedCgroup {
+		return nil
+	}
+	pids, err := cg.Pids()
+	if err != nil {
+		return err
+	}
+	if slices.Contains(pids, c.pid) {
+		return nil
+	}
+	if err := cg.AddProc(c.pid); err != nil {
+		return fmt.Errorf("put process %d in its cgroup: %w", c.pid, err)
+	}
+	return nil
+}
+
 // awaitExit returns once our child pid has exited, having waited in the
 // runtime's poller on a pidfd: a wait blocked in the kernel for the whole
 // life of a container keeps the scheduler handing its P between threads.
@@ -253,13 +275,11 @@ func awaitExit(pid int) {
 	if err != nil {
 		return
 	}
-	polled := false
-	rc.Read(func(uintptr) bool {
-		// The first call only arms the wait: a pidfd reads as ready once
-		// its process has exited.
-		done := polled
-		polled = true
-		return done
+	rc.Read(func(fd uintptr) bool {
+		// Ready once the process has exited; asked each time, since the
+		// poller forgets a readiness it saw before this read began.
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+		return n > 0 || (err != nil && err != unix.EINTR)
 	})
 }
 

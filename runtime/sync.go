@@ -146,10 +146,10 @@ func (s syncSocket) recv() (syncMsg, []int, error) {
 		return syncMsg{}, nil, err
 	}
 	for {
-		var n, oobn int
+		var n, oobn, flags int
 		var rerr error
 		if err := rc.Read(func(fd uintptr) bool {
-			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+			n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
 			return rerr != unix.EAGAIN
 		}); err != nil {
 			return syncMsg{}, nil, err
@@ -173,6 +173,12 @@ func (s syncSocket) recv() (syncMsg, []int, error) {
 					}
 				}
 			}
+		}
+		if flags&unix.MSG_TRUNC != 0 {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return syncMsg{}, nil, fmt.Errorf("sync message over %d bytes: %.200q…", limit, buf)
 		}
 		var m syncMsg
 		if err := json.Unmarshal(buf[:n], &m); err != nil {

@@ -21,8 +21,9 @@ type Overlay struct {
 	// Volatile mounts the upper with overlay's "volatile" (Linux 5.10+):
 	// nothing syncs it, not even the unmount, which otherwise waits for
 	// the upper filesystem's journal to reach the disk. For an upper that
-	// is thrown away with its container (run --rm). After a crash overlay
-	// refuses to mount that work directory again.
+	// is thrown away with its container (run --rm). Overlay then refuses to
+	// mount that work directory again until ClearVolatileMark, which is
+	// for after a clean Unmount. Ignored before Linux 5.10.
 	Volatile bool
 }
 
@@ -51,14 +52,17 @@ func Mount(o Overlay) error {
 	if o.Upper == "" && len(o.Lowers) == 1 {
 		return bindReadOnly(o.Lowers[0], o.Target)
 	}
-	if err := clearVolatileMark(o); err != nil {
-		return fmt.Errorf("mount overlay on %s: %w", o.Target, err)
+	if o.Volatile && !kernelAtLeast(5, 10) {
+		o.Volatile = false // overlay learned it in 5.10; it is only a speed-up
 	}
 	err = mountFsopen(o)
 	if errors.Is(err, errNoNewAPI) {
 		err = mountLegacy(o)
 	}
 	if err != nil {
+		if _, serr := os.Stat(volatileMark(o.Work)); serr == nil && o.Upper != "" {
+			return fmt.Errorf("mount overlay on %s: %w (the writable layer was mounted volatile and not cleanly unmounted: after a crash its content is suspect; remove the container)", o.Target, err)
+		}
 		return fmt.Errorf("mount overlay on %s: %w", o.Target, err)
 	}
 	return nil
@@ -80,16 +84,16 @@ func Unmount(target string) error {
 	return nil
 }
 
-// clearVolatileMark readies the work directory of a volatile overlay:
-// overlay marks it at each volatile mount and refuses it the next time,
-// clean unmount or not. The caller of a volatile mount keeps nothing of
-// its upper across a crash, so the mark goes.
-func clearVolatileMark(o Overlay) error {
-	if !o.Volatile {
-		return nil
-	}
-	return os.RemoveAll(filepath.Join(o.Work, "work", "incompat", "volatile"))
+// ClearVolatileMark is for after a clean Unmount of a volatile overlay
+// whose work directory is work: overlay marks the directory at each
+// volatile mount and refuses it the next time. Only a mark that a crash
+// left then stays, and the next mount refuses an upper that was never
+// synced. Nothing to do for an overlay that was not volatile.
+func ClearVolatileMark(work string) error {
+	return os.RemoveAll(volatileMark(work))
 }
+
+func volatileMark(work string) string { return filepath.Join(work, "work", "incompat", "volatile") }
 
 func (o Overlay) validate() error {
 	switch {
