@@ -128,16 +128,23 @@ func mountForTest(t testing.TB, o Overlay) {
 
 func mounted(t testing.TB, target string) bool {
 	t.Helper()
+	return mountinfoFields(t, target) != nil
+}
+
+// mountinfoFields is target's line in /proc/self/mountinfo, split; nil
+// when nothing is mounted there.
+func mountinfoFields(t testing.TB, target string) []string {
+	t.Helper()
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(line); len(f) > 4 && f[4] == target {
-			return true
+			return f
 		}
 	}
-	return false
+	return nil
 }
 
 // snapshot describes every file below root (root itself left out) the way a user of the

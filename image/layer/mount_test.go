@@ -210,15 +210,9 @@ func TestMountVolatileAgain(t *testing.T) {
 // superOptions is the overlay's own option field in mountinfo.
 func superOptions(t *testing.T, target string) string {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
+	f := mountinfoFields(t, target)
+	if f == nil {
+		t.Fatalf("%s is not mounted", target)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == target {
-			return f[len(f)-1]
-		}
-	}
-	t.Fatalf("%s is not mounted", target)
-	return ""
+	return f[len(f)-1]
 }
