@@ -26,15 +26,14 @@ func main() {
 	if commit != "" {
 		v += "\ncommit: " + commit
 	}
-	app := cli.NewApp(v)
-	// Docker's convention: 125 when pcr itself fails; runc's: 1.
-	failure := 125
 	// Installs from before bin/pcr-oci was its own binary link pcr-oci to pcr.
 	if filepath.Base(os.Args[0]) == "pcr-oci" {
-		app = ocicli.NewApp(v)
-		failure = 1
-	} else if cli.IsOCIInvocation(os.Args[1:]) {
+		os.Exit(ocicli.New("pcr-oci", v).Main(os.Args[1:], 1))
+	}
+	// Docker's convention: 125 when pcr itself fails; runc's: 1.
+	failure := 125
+	if cli.IsOCIInvocation(os.Args[1:]) {
 		failure = 1
 	}
-	os.Exit(ocicli.RunApp(app, os.Args, failure))
+	os.Exit(cli.Run(cli.NewApp(v), os.Args, failure))
 }

@@ -3,6 +3,9 @@
 package cli
 
 import (
+	"fmt"
+	"os"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	ucli "github.com/urfave/cli/v2"
 
@@ -18,7 +21,7 @@ func NewApp(version string) *ucli.App {
 		EnableBashCompletion: true,
 		Flags:                engineFlags(),
 		Commands: append(append(append(append(append(append(append(append(append([]*ucli.Command{
-			ocicli.Command(version),
+			ociCommand(version),
 		}, append(containerCommands(), extraContainerCommands()...)...), imageCommands()...), buildCommands()...), networkCommands()...), systemCommands()...), vserverCommands()...), nodeCommands()...), sliceCommands()...), authorityCommands()...),
 	}
 }
@@ -49,9 +52,56 @@ func IsOCIInvocation(args []string) bool {
 	return false
 }
 
-// usageErr and exitCode are the runtime's, so both command sets read the same.
-func usageErr(c *ucli.Context, msg string) error { return ocicli.UsageErr(c, msg) }
+// ociCommand is `pcr oci`: the runtime's own command line (package ocicli)
+// behind the engine's. The engine's --debug carries over.
+func ociCommand(version string) *ucli.Command {
+	return &ucli.Command{
+		Name:            "oci",
+		Usage:           "runc-compatible OCI runtime (also as the pcr-oci binary); pcr oci --help lists its verbs",
+		SkipFlagParsing: true,
+		Action: func(c *ucli.Context) error {
+			args := c.Args().Slice()
+			if c.Bool("debug") {
+				args = append([]string{"--debug"}, args...)
+			}
+			app := ocicli.New("pcr oci", version)
+			if c.App.Writer != nil {
+				app.Stdout = c.App.Writer
+			}
+			if c.App.ErrWriter != nil {
+				app.Stderr = c.App.ErrWriter
+			}
+			// The runtime has printed and logged its own error: only the status goes up.
+			if code := app.Main(args, 1); code != 0 {
+				return exitCode(code)
+			}
+			return nil
+		},
+	}
+}
 
+// Run runs app on args and returns the status to exit with: the payload's
+// own status when an action ended with one, else 0, or failure when the
+// command itself failed (Docker's 125; runc's 1 for `pcr oci`). The error
+// goes to stderr as one line.
+func Run(app *ucli.App, args []string, failure int) int {
+	err := app.Run(args)
+	if code, ok := ocicli.ExitCode(err); ok {
+		return code
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pcr: %v\n", err)
+		return failure
+	}
+	return 0
+}
+
+// usageErr is a misuse of command c, with a pointer to its help.
+func usageErr(c *ucli.Context, msg string) error {
+	return fmt.Errorf("%s (see '%s --help')", msg, c.Command.FullName())
+}
+
+// exitCode is the runtime's, so both command sets end with a payload's status alike.
 type exitCode = ocicli.ExitStatus
 
 func specVersion() string { return specs.Version }

@@ -1,7 +1,7 @@
 // Package ocicli holds the commands of pcr's runc-compatible OCI runtime:
-// the bin/pcr-oci binary and `pcr oci`. It links only the runtime, the OCI
-// spec and the CLI library, so the runtime binary skips the engine, image,
-// network and authority packages' start-up cost on every invocation.
+// the bin/pcr-oci binary and `pcr oci`. It links only the runtime and the
+// OCI spec, and parses its own command line, so that each invocation of the
+// runtime binary pays for no engine, image, network or CLI-library package.
 package ocicli
 
 import (
@@ -13,57 +13,53 @@ import (
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	ucli "github.com/urfave/cli/v2"
 
 	"pcr/runtime"
 )
 
-// NewApp is `pcr-oci`: the verbs at the top level, as runc has them.
-func NewApp(version string) *ucli.App {
-	return &ucli.App{
-		Name:     "pcr-oci",
-		Usage:    "runc-compatible OCI runtime",
-		Version:  version + "\nspec: " + specs.Version,
-		Flags:    Flags(),
-		Before:   Before,
-		Commands: Commands(),
+// App is the runtime's command line. Name is how it was called, for help and
+// messages: "pcr-oci", or "pcr oci" inside the engine's binary.
+type App struct {
+	Name    string
+	Version string
+	Stdout  io.Writer
+	Stderr  io.Writer
+}
+
+// New is the runtime's command line writing to the process's stdout and stderr.
+func New(name, version string) *App {
+	return &App{Name: name, Version: version, Stdout: os.Stdout, Stderr: os.Stderr}
+}
+
+// ctx is one invocation of one verb: the global flags, the verb's flags
+// (embedded) and its arguments.
+type ctx struct {
+	app    *App
+	global *values
+	cmd    *command
+	*values
+	args []string
+	log  *logSink
+}
+
+// globalFlags are runc's global flags, the ones podman and the OCI test suite pass.
+func globalFlags() []flag {
+	return []flag{
+		{names: []string{"root"}, kind: stringFlag, value: "/run/pcr/oci", env: "PCR_OCI_ROOT", usage: "directory for the containers' live state"},
+		{names: []string{"log"}, kind: stringFlag, usage: "also write errors and warnings to this file"},
+		{names: []string{"log-format"}, kind: stringFlag, value: "text", usage: "text or json"},
+		{names: []string{"debug"}, kind: boolFlag, env: "PCR_TRACE", usage: "print each stage of creation with its duration on stderr"},
+		{names: []string{"systemd-cgroup"}, kind: boolFlag, usage: "use systemd for cgroups (not supported: pcr writes cgroupfs)"},
+		{names: []string{"rootless"}, kind: stringFlag, value: "auto", usage: "ignored; pcr decides from the spec"},
+		{names: []string{"criu"}, kind: stringFlag, hidden: true},
+		{names: []string{"help", "h"}, kind: boolFlag, usage: "show help"},
+		{names: []string{"version", "v"}, kind: boolFlag, usage: "print the version"},
 	}
 }
 
-// Command is the same runtime as pcr's `oci` command.
-func Command(version string) *ucli.Command {
-	return &ucli.Command{
-		Name:        "oci",
-		Usage:       "runc-compatible OCI runtime (also as the pcr-oci binary)",
-		Flags:       append(Flags(), &ucli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version"}),
-		Before:      Before,
-		Subcommands: Commands(),
-		Action: func(c *ucli.Context) error {
-			if c.Bool("version") {
-				fmt.Fprintf(c.App.Writer, "pcr-oci version %s\nspec: %s\n", version, specs.Version)
-				return nil
-			}
-			return ucli.ShowSubcommandHelp(c)
-		},
-	}
-}
-
-// Flags are runc's global flags, the ones podman and the OCI test suite pass.
-func Flags() []ucli.Flag {
-	return []ucli.Flag{
-		&ucli.StringFlag{Name: "root", Value: "/run/pcr/oci", EnvVars: []string{"PCR_OCI_ROOT"}, Usage: "directory for the containers' live state"},
-		&ucli.StringFlag{Name: "log", Usage: "also write errors and warnings to this file"},
-		&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
-		&ucli.BoolFlag{Name: "debug", EnvVars: []string{"PCR_TRACE"}, Usage: "print each stage of creation with its duration on stderr"},
-		&ucli.BoolFlag{Name: "systemd-cgroup", Usage: "use systemd for cgroups (not supported: pcr writes cgroupfs)"},
-		&ucli.StringFlag{Name: "rootless", Value: "auto", Usage: "ignored; pcr decides from the spec"},
-		&ucli.StringFlag{Name: "criu", Hidden: true},
-	}
-}
-
-// Commands are the runtime's verbs, one file each group.
-func Commands() []*ucli.Command {
-	return []*ucli.Command{
+// commands are the runtime's verbs, one file each group.
+func commands() []*command {
+	return []*command{
 		createCommand(), startCommand(), runCommand(), stateCommand(),
 		killCommand(), deleteCommand(), listCommand(), execCommand(),
 		psCommand(), pauseCommand(), resumeCommand(), specCommand(),
@@ -71,39 +67,112 @@ func Commands() []*ucli.Command {
 	}
 }
 
-// Before validates the global flags before any verb runs and opens the
-// --log sink that logError writes to.
-func Before(c *ucli.Context) error {
-	if c.App.Metadata == nil {
-		c.App.Metadata = map[string]any{}
-	}
-	c.App.Metadata["log"] = newLogSink(c)
-	if c.Bool("systemd-cgroup") {
-		return errors.New("--systemd-cgroup is not supported: pcr manages cgroupfs directly; drop the flag (podman: --cgroup-manager=cgroupfs)")
-	}
-	switch f := c.String("log-format"); f {
-	case "text", "json":
-	default:
-		return fmt.Errorf("--log-format %q: use text or json", f)
-	}
-	return nil
-}
-
-// RunApp runs app on args and returns the status to exit with: the
-// payload's own status when an action ended with one, else 0, or failure
-// when the command itself failed (runc's 1, Docker's 125). The error goes
-// to stderr as one line and to the --log file.
-func RunApp(app *ucli.App, args []string, failure int) int {
-	err := app.Run(args)
+// Main runs the command line args (without the program's name) and returns
+// the status to exit with: the payload's own status when a verb ended with
+// one, else 0, or failure when the command failed (runc's 1, Docker's 125).
+// The error goes to stderr as one line and to the --log file.
+func (a *App) Main(args []string, failure int) int {
+	log, err := a.run(args)
 	if code, ok := ExitCode(err); ok {
 		return code
 	}
 	if err != nil {
-		logError(app, err)
-		fmt.Fprintf(os.Stderr, "pcr: %v\n", err)
+		if log != nil {
+			log.emit("error", err.Error())
+		}
+		fmt.Fprintf(a.Stderr, "pcr: %v\n", err)
 		return failure
 	}
 	return 0
+}
+
+// run parses args and runs the verb they name. It returns the --log sink it
+// opened, so that Main writes the error there too.
+func (a *App) run(args []string) (*logSink, error) {
+	global, rest, err := parseFlags(globalFlags(), args)
+	if err != nil {
+		return nil, fmt.Errorf("%v (see '%s --help')", err, a.Name)
+	}
+	switch {
+	case global.Bool("version"):
+		// runc's form, under either name: tools read "<runtime> version X".
+		fmt.Fprintf(a.Stdout, "pcr-oci version %s\nspec: %s\n", a.Version, specs.Version)
+		return nil, nil
+	case global.Bool("help") || len(rest) == 0:
+		a.printHelp()
+		return nil, nil
+	case rest[0] == "help":
+		if len(rest) > 1 {
+			if cmd := findCommand(rest[1]); cmd != nil {
+				a.printCommandHelp(cmd)
+				return nil, nil
+			}
+			return nil, fmt.Errorf("help: no command %q (see '%s --help')", rest[1], a.Name)
+		}
+		a.printHelp()
+		return nil, nil
+	}
+	cmd := findCommand(rest[0])
+	if cmd == nil {
+		return nil, fmt.Errorf("no command %q (see '%s --help')", rest[0], a.Name)
+	}
+	log := newLogSink(global, a.Stderr)
+	if global.Bool("systemd-cgroup") {
+		return log, errors.New("--systemd-cgroup is not supported: pcr manages cgroupfs directly; drop the flag (podman: --cgroup-manager=cgroupfs)")
+	}
+	switch f := global.String("log-format"); f {
+	case "text", "json":
+	default:
+		return log, fmt.Errorf("--log-format %q: use text or json", f)
+	}
+	flags := append(cmd.flags[:len(cmd.flags):len(cmd.flags)], flag{names: []string{"help", "h"}, kind: boolFlag, usage: "show help"})
+	local, cmdArgs, err := parseFlags(flags, rest[1:])
+	if err != nil {
+		return log, fmt.Errorf("%s: %v (see '%s %s --help')", cmd.name, err, a.Name, cmd.name)
+	}
+	if local.Bool("help") {
+		a.printCommandHelp(cmd)
+		return log, nil
+	}
+	return log, cmd.run(&ctx{app: a, global: global, cmd: cmd, values: local, args: cmdArgs, log: log})
+}
+
+func findCommand(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return c
+		}
+		for _, al := range c.aliases {
+			if al == name {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+func (a *App) printHelp() {
+	w := a.Stdout
+	fmt.Fprintf(w, "NAME:\n   %s - runc-compatible OCI runtime\n\nUSAGE:\n   %s [global options] command [command options] [arguments...]\n\n", a.Name, a.Name)
+	fmt.Fprintf(w, "VERSION:\n   %s\n   spec: %s\n\nCOMMANDS:\n", a.Version, specs.Version)
+	width := 0
+	for _, c := range commands() {
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "   %-*s  %s\n", width, c.name, c.usage)
+	}
+	fmt.Fprintf(w, "   %-*s  %s\n\nGLOBAL OPTIONS:\n", width, "help", "show the commands, or one command's options")
+	printFlags(w, globalFlags())
+}
+
+func (a *App) printCommandHelp(c *command) {
+	w := a.Stdout
+	fmt.Fprintf(w, "NAME:\n   %s %s - %s\n\nUSAGE:\n   %s %s [command options] %s\n", a.Name, c.name, c.usage, a.Name, c.name, c.argsUsage)
+	if len(c.flags) > 0 {
+		fmt.Fprintf(w, "\nOPTIONS:\n")
+		printFlags(w, c.flags)
+	}
 }
 
 // ExitStatus is returned by actions that end with a payload's status.
@@ -113,52 +182,29 @@ func (e ExitStatus) Error() string { return "exit status " + strconv.Itoa(int(e)
 
 // ExitCode extracts a payload status from an action's error.
 func ExitCode(err error) (int, bool) {
-	if e, ok := err.(ExitStatus); ok {
+	var e ExitStatus
+	if errors.As(err, &e) {
 		return int(e), true
 	}
 	return 0, false
 }
 
-// UsageErr is a misuse of command c, with a pointer to its help.
-func UsageErr(c *ucli.Context, msg string) error {
-	return fmt.Errorf("%s (see '%s --help')", msg, c.Command.FullName())
+// usageErr is a misuse of the verb, with a pointer to its help.
+func (c *ctx) usageErr(msg string) error {
+	return fmt.Errorf("%s (see '%s %s --help')", msg, c.app.Name, c.cmd.name)
 }
 
 func isNotExist(err error) bool { return errors.Is(err, runtime.ErrNotExist) }
 
-// rootFlag finds a global flag from any depth of subcommand.
-func rootFlag(c *ucli.Context, name string) string {
-	for _, ctx := range c.Lineage() {
-		if ctx.IsSet(name) {
-			return ctx.String(name)
-		}
-	}
-	for _, ctx := range c.Lineage() {
-		if v := ctx.String(name); v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func rootBool(c *ucli.Context, name string) bool {
-	for _, ctx := range c.Lineage() {
-		if ctx.Bool(name) {
-			return true
-		}
-	}
-	return false
-}
-
 // withContainer is the action of a command on one container: its ID
 // argument checked and the runtime opened before act runs.
-func withContainer(act func(c *ucli.Context, rt *runtime.Runtime, id string) error) ucli.ActionFunc {
-	return func(c *ucli.Context) error {
-		id, err := needID(c)
+func withContainer(act func(c *ctx, rt *runtime.Runtime, id string) error) func(*ctx) error {
+	return func(c *ctx) error {
+		id, err := c.needID()
 		if err != nil {
 			return err
 		}
-		rt, err := ociRuntime(c)
+		rt, err := c.runtime()
 		if err != nil {
 			return err
 		}
@@ -166,27 +212,23 @@ func withContainer(act func(c *ucli.Context, rt *runtime.Runtime, id string) err
 	}
 }
 
-func ociRuntime(c *ucli.Context) (*runtime.Runtime, error) {
+func (c *ctx) runtime() (*runtime.Runtime, error) {
 	var trace *runtime.Tracer
-	if rootBool(c, "debug") {
-		trace = runtime.NewTracer(os.Stderr)
+	if c.global.Bool("debug") {
+		trace = runtime.NewTracer(c.app.Stderr)
 	}
-	sink, _ := c.App.Metadata["log"].(*logSink)
-	if sink == nil {
-		sink = newLogSink(c)
-	}
-	return runtime.New(rootFlag(c, "root"), trace, sink)
+	return runtime.New(c.global.String("root"), trace, c.log)
 }
 
 // needID returns the single container id argument.
-func needID(c *ucli.Context) (string, error) {
-	if c.NArg() < 1 {
-		return "", fmt.Errorf("%s: a container id is required", c.Command.Name)
+func (c *ctx) needID() (string, error) {
+	if len(c.args) < 1 {
+		return "", c.usageErr(c.cmd.name + ": a container id is required")
 	}
-	if c.NArg() > 1 {
-		return "", fmt.Errorf("%s: expected one container id, got %d arguments", c.Command.Name, c.NArg())
+	if len(c.args) > 1 {
+		return "", c.usageErr(fmt.Sprintf("%s: expected one container id, got %d arguments", c.cmd.name, len(c.args)))
 	}
-	return c.Args().First(), nil
+	return c.args[0], nil
 }
 
 func printJSON(w io.Writer, v any) error {

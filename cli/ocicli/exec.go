@@ -8,37 +8,36 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	ucli "github.com/urfave/cli/v2"
 
 	"pcr/runtime"
 )
 
-func execCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "exec", Usage: "run a new process inside a running container", ArgsUsage: "ID [--] COMMAND [ARG...]",
-		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "process", Aliases: []string{"p"}, Usage: "process.json with the process to run"},
-			&ucli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
-			&ucli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "do not wait for the process"},
-			&ucli.StringFlag{Name: "pid-file", Usage: "write the process's pid here"},
-			&ucli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pty master"},
-			&ucli.StringFlag{Name: "cwd", Usage: "working directory in the container"},
-			&ucli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "KEY=VALUE to add"},
-			&ucli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "UID[:GID]"},
-			&ucli.Int64SliceFlag{Name: "additional-gids", Aliases: []string{"g"}, Usage: "extra group ids"},
-			&ucli.StringSliceFlag{Name: "cap", Aliases: []string{"c"}, Usage: "add a capability"},
-			&ucli.BoolFlag{Name: "no-new-privs", Usage: "set no_new_privs"},
-			&ucli.StringFlag{Name: "apparmor", Usage: "AppArmor profile (refused where AppArmor is off)"},
-			&ucli.StringFlag{Name: "process-label", Usage: "SELinux label (ignored where SELinux is off)"},
-			&ucli.IntFlag{Name: "preserve-fds", Usage: "pass this many fds after stdio"},
-			&ucli.BoolFlag{Name: "ignore-paused", Usage: "accepted for runc compatibility"},
+func execCommand() *command {
+	return &command{
+		name: "exec", usage: "run a new process inside a running container", argsUsage: "ID [--] COMMAND [ARG...]",
+		flags: []flag{
+			{names: []string{"process", "p"}, kind: stringFlag, usage: "process.json with the process to run"},
+			{names: []string{"tty", "t"}, kind: boolFlag, usage: "allocate a pseudo-terminal"},
+			{names: []string{"detach", "d"}, kind: boolFlag, usage: "do not wait for the process"},
+			{names: []string{"pid-file"}, kind: stringFlag, usage: "write the process's pid here"},
+			{names: []string{"console-socket"}, kind: stringFlag, usage: "unix socket that receives the pty master"},
+			{names: []string{"cwd"}, kind: stringFlag, usage: "working directory in the container"},
+			{names: []string{"env", "e"}, kind: listFlag, usage: "KEY=VALUE to add (repeatable)"},
+			{names: []string{"user", "u"}, kind: stringFlag, usage: "UID[:GID]"},
+			{names: []string{"additional-gids", "g"}, kind: listFlag, usage: "extra group ids (repeatable, or comma-separated)"},
+			{names: []string{"cap", "c"}, kind: listFlag, usage: "add a capability (repeatable)"},
+			{names: []string{"no-new-privs"}, kind: boolFlag, usage: "set no_new_privs"},
+			{names: []string{"apparmor"}, kind: stringFlag, usage: "AppArmor profile (refused where AppArmor is off)"},
+			{names: []string{"process-label"}, kind: stringFlag, usage: "SELinux label (ignored where SELinux is off)"},
+			{names: []string{"preserve-fds"}, kind: intFlag, usage: "pass this many fds after stdio"},
+			{names: []string{"ignore-paused"}, kind: boolFlag, usage: "accepted for runc compatibility"},
 		},
-		Action: func(c *ucli.Context) error {
-			if c.NArg() < 1 {
-				return UsageErr(c, "exec: a container id is required")
+		run: func(c *ctx) error {
+			if len(c.args) < 1 {
+				return c.usageErr("exec: a container id is required")
 			}
-			id := c.Args().First()
-			rt, err := ociRuntime(c)
+			id := c.args[0]
+			rt, err := c.runtime()
 			if err != nil {
 				return err
 			}
@@ -74,7 +73,7 @@ func execCommand() *ucli.Command {
 
 // execProcess builds the process from --process, or from the container's
 // own process with the flags applied on top, as runc does.
-func execProcess(c *ucli.Context, st *runtime.State) (*specs.Process, error) {
+func execProcess(c *ctx, st *runtime.State) (*specs.Process, error) {
 	if path := c.String("process"); path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -89,12 +88,12 @@ func execProcess(c *ucli.Context, st *runtime.State) (*specs.Process, error) {
 		}
 		return p, nil
 	}
-	args := c.Args().Slice()[1:]
+	args := c.args[1:]
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		return nil, UsageErr(c, "exec: a command is required (or --process)")
+		return nil, c.usageErr("exec: a command is required (or --process)")
 	}
 	base := st.Config.Process
 	p := &specs.Process{
@@ -103,7 +102,7 @@ func execProcess(c *ucli.Context, st *runtime.State) (*specs.Process, error) {
 		ApparmorProfile: base.ApparmorProfile, OOMScoreAdj: base.OOMScoreAdj,
 		Terminal: c.Bool("tty"),
 	}
-	p.Env = append(p.Env, c.StringSlice("env")...)
+	p.Env = append(p.Env, c.List("env")...)
 	if cwd := c.String("cwd"); cwd != "" {
 		p.Cwd = cwd
 	}
@@ -114,10 +113,16 @@ func execProcess(c *ucli.Context, st *runtime.State) (*specs.Process, error) {
 		}
 		p.User = specs.User{UID: uid, GID: gid}
 	}
-	for _, g := range c.Int64Slice("additional-gids") {
-		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(g))
+	for _, list := range c.List("additional-gids") {
+		for _, g := range strings.Split(list, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(g), 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("--additional-gids %q: want numeric group ids", list)
+			}
+			p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(n))
+		}
 	}
-	if caps := c.StringSlice("cap"); len(caps) > 0 {
+	if caps := c.List("cap"); len(caps) > 0 {
 		nc := &specs.LinuxCapabilities{}
 		if base.Capabilities != nil {
 			*nc = *base.Capabilities

@@ -4,15 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
-
-	ucli "github.com/urfave/cli/v2"
 
 	"pcr/runtime"
 )
@@ -36,28 +34,31 @@ func toRuncState(st *runtime.State) runcState {
 		Rootfs: st.Rootfs, Created: st.Created, Owner: st.Owner, Annotations: st.Annotations}
 }
 
-func stateCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "state", Usage: "print the container's state as JSON", ArgsUsage: "ID",
-		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
+func stateCommand() *command {
+	return &command{
+		name: "state", usage: "print the container's state as JSON", argsUsage: "ID",
+		run: withContainer(func(c *ctx, rt *runtime.Runtime, id string) error {
 			st, err := rt.Load(id)
 			if err != nil {
 				return err
 			}
-			return printJSON(os.Stdout, toRuncState(st))
+			return printJSON(c.app.Stdout, toRuncState(st))
 		}),
 	}
 }
 
-func listCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "list", Aliases: []string{"ls"}, Usage: "list containers",
-		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
-			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "ids only"},
+func listCommand() *command {
+	return &command{
+		name: "list", aliases: []string{"ls"}, usage: "list containers",
+		flags: []flag{
+			{names: []string{"format", "f"}, kind: stringFlag, value: "table", usage: "table or json"},
+			{names: []string{"quiet", "q"}, kind: boolFlag, usage: "ids only"},
 		},
-		Action: func(c *ucli.Context) error {
-			rt, err := ociRuntime(c)
+		run: func(c *ctx) error {
+			if len(c.args) > 0 {
+				return c.usageErr("list: takes no arguments")
+			}
+			rt, err := c.runtime()
 			if err != nil {
 				return err
 			}
@@ -68,7 +69,7 @@ func listCommand() *ucli.Command {
 			switch {
 			case c.Bool("quiet"):
 				for _, st := range list {
-					fmt.Println(st.ID)
+					fmt.Fprintln(c.app.Stdout, st.ID)
 				}
 			case c.String("format") == "json":
 				out := make([]runcState, 0, len(list))
@@ -76,15 +77,14 @@ func listCommand() *ucli.Command {
 					out = append(out, toRuncState(st))
 				}
 				data, _ := json.Marshal(out)
-				fmt.Println(string(data))
+				fmt.Fprintln(c.app.Stdout, string(data))
 			case c.String("format") == "table":
-				w := tabwriter.NewWriter(os.Stdout, 12, 1, 3, ' ', 0)
-				fmt.Fprint(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n")
+				rows := [][]string{{"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"}}
 				for _, st := range list {
 					s := toRuncState(st)
-					fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, s.Pid, s.Status, s.Bundle, s.Created.Format(time.RFC3339Nano), s.Owner)
+					rows = append(rows, []string{s.ID, strconv.Itoa(s.Pid), s.Status, s.Bundle, s.Created.Format(time.RFC3339Nano), s.Owner})
 				}
-				return w.Flush()
+				printTable(c.app.Stdout, rows)
 			default:
 				return fmt.Errorf("list: --format %q: use table or json", c.String("format"))
 			}
@@ -93,19 +93,19 @@ func listCommand() *ucli.Command {
 	}
 }
 
-func psCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "ps", Usage: "show the container's processes (ps options may follow)", ArgsUsage: "ID [ps options]",
-		Flags: []ucli.Flag{&ucli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"}},
-		Action: func(c *ucli.Context) error {
-			if c.NArg() < 1 {
-				return UsageErr(c, "ps: a container id is required")
+func psCommand() *command {
+	return &command{
+		name: "ps", usage: "show the container's processes (ps options may follow)", argsUsage: "ID [ps options]",
+		flags: []flag{{names: []string{"format", "f"}, kind: stringFlag, value: "table", usage: "table or json"}},
+		run: func(c *ctx) error {
+			if len(c.args) < 1 {
+				return c.usageErr("ps: a container id is required")
 			}
-			rt, err := ociRuntime(c)
+			rt, err := c.runtime()
 			if err != nil {
 				return err
 			}
-			pids, err := rt.Pids(c.Args().First())
+			pids, err := rt.Pids(c.args[0])
 			if err != nil {
 				return err
 			}
@@ -114,20 +114,20 @@ func psCommand() *ucli.Command {
 					pids = []int{}
 				}
 				data, _ := json.Marshal(pids)
-				fmt.Println(string(data))
+				fmt.Fprintln(c.app.Stdout, string(data))
 				return nil
 			}
-			psArgs := c.Args().Slice()[1:]
+			psArgs := c.args[1:]
 			if len(psArgs) == 0 {
 				psArgs = []string{"-ef"}
 			}
-			return printPs(psArgs, pids)
+			return printPs(c.app.Stdout, psArgs, pids)
 		},
 	}
 }
 
 // printPs runs the host's ps and keeps the header and the container's rows.
-func printPs(args []string, pids []int) error {
+func printPs(w io.Writer, args []string, pids []int) error {
 	out, err := exec.Command("ps", args...).Output()
 	if err != nil {
 		return fmt.Errorf("ps %s: %w", strings.Join(args, " "), err)
@@ -146,26 +146,26 @@ func printPs(args []string, pids []int) error {
 	for _, p := range pids {
 		want[p] = true
 	}
-	fmt.Println(lines[0])
+	fmt.Fprintln(w, lines[0])
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
 		if len(f) > pidCol {
 			if p, err := strconv.Atoi(f[pidCol]); err == nil && want[p] {
-				fmt.Println(l)
+				fmt.Fprintln(w, l)
 			}
 		}
 	}
 	return nil
 }
 
-func eventsCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "events", Usage: "print container statistics as JSON (--stats once, else every --interval)", ArgsUsage: "ID",
-		Flags: []ucli.Flag{
-			&ucli.BoolFlag{Name: "stats", Usage: "print one stats event and exit"},
-			&ucli.DurationFlag{Name: "interval", Value: 5 * time.Second, Usage: "time between stats events"},
+func eventsCommand() *command {
+	return &command{
+		name: "events", usage: "print container statistics as JSON (--stats once, else every --interval)", argsUsage: "ID",
+		flags: []flag{
+			{names: []string{"stats"}, kind: boolFlag, usage: "print one stats event and exit"},
+			{names: []string{"interval"}, kind: durationFlag, value: "5s", usage: "time between stats events"},
 		},
-		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
+		run: withContainer(func(c *ctx, rt *runtime.Runtime, id string) error {
 			if c.Duration("interval") <= 0 {
 				return errors.New("events: --interval must be positive")
 			}
@@ -175,7 +175,7 @@ func eventsCommand() *ucli.Command {
 					return err
 				}
 				data, _ := json.Marshal(map[string]any{"type": "stats", "id": id, "data": s.RuncEventData()})
-				fmt.Println(string(data))
+				fmt.Fprintln(c.app.Stdout, string(data))
 				if c.Bool("stats") {
 					return nil
 				}
@@ -185,21 +185,21 @@ func eventsCommand() *ucli.Command {
 	}
 }
 
-func featuresCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "features", Usage: "print what this runtime supports as JSON",
-		Action: func(c *ucli.Context) error { return printJSON(os.Stdout, runtime.Features()) },
+func featuresCommand() *command {
+	return &command{
+		name: "features", usage: "print what this runtime supports as JSON",
+		run: func(c *ctx) error { return printJSON(c.app.Stdout, runtime.Features()) },
 	}
 }
 
-func specCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "spec", Usage: "write a starter config.json into the bundle",
-		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "where to write config.json"},
-			&ucli.BoolFlag{Name: "rootless", Usage: "a spec for a rootless container"},
+func specCommand() *command {
+	return &command{
+		name: "spec", usage: "write a starter config.json into the bundle",
+		flags: []flag{
+			{names: []string{"bundle", "b"}, kind: stringFlag, value: ".", usage: "where to write config.json"},
+			{names: []string{"rootless"}, kind: boolFlag, usage: "a spec for a rootless container"},
 		},
-		Action: func(c *ucli.Context) error {
+		run: func(c *ctx) error {
 			path := filepath.Join(c.String("bundle"), "config.json")
 			if _, err := os.Stat(path); err == nil {
 				return fmt.Errorf("spec: %s already exists; remove it first", path)
@@ -213,5 +213,28 @@ func specCommand() *ucli.Command {
 			}
 			return nil
 		},
+	}
+}
+
+// printTable writes rows as left-aligned columns three spaces apart, as
+// runc's list does.
+func printTable(w io.Writer, rows [][]string) {
+	widths := make([]int, len(rows[0]))
+	for _, r := range rows {
+		for i, cell := range r {
+			widths[i] = max(widths[i], len(cell))
+		}
+	}
+	for _, r := range rows {
+		var line strings.Builder
+		for i, cell := range r {
+			if i == len(r)-1 {
+				line.WriteString(cell)
+				break
+			}
+			line.WriteString(cell)
+			line.WriteString(strings.Repeat(" ", widths[i]-len(cell)+3))
+		}
+		fmt.Fprintln(w, line.String())
 	}
 }

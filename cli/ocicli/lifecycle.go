@@ -3,23 +3,21 @@ package ocicli
 import (
 	"os"
 
-	ucli "github.com/urfave/cli/v2"
-
 	"pcr/runtime"
 )
 
-func createFlags() []ucli.Flag {
-	return []ucli.Flag{
-		&ucli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "path to the bundle (holds config.json)"},
-		&ucli.StringFlag{Name: "pid-file", Usage: "write the init's pid here"},
-		&ucli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pty master"},
-		&ucli.BoolFlag{Name: "no-pivot", Usage: "move the root and chroot instead of pivot_root (ramfs roots)"},
-		&ucli.BoolFlag{Name: "no-new-keyring", Usage: "accepted for runc compatibility"},
-		&ucli.IntFlag{Name: "preserve-fds", Usage: "pass this many fds after stdio to the container"},
+func createFlags() []flag {
+	return []flag{
+		{names: []string{"bundle", "b"}, kind: stringFlag, value: ".", usage: "path to the bundle (holds config.json)"},
+		{names: []string{"pid-file"}, kind: stringFlag, usage: "write the init's pid here"},
+		{names: []string{"console-socket"}, kind: stringFlag, usage: "unix socket that receives the pty master"},
+		{names: []string{"no-pivot"}, kind: boolFlag, usage: "move the root and chroot instead of pivot_root (ramfs roots)"},
+		{names: []string{"no-new-keyring"}, kind: boolFlag, usage: "accepted for runc compatibility"},
+		{names: []string{"preserve-fds"}, kind: intFlag, usage: "pass this many fds after stdio to the container"},
 	}
 }
 
-func createOpts(c *ucli.Context, id string) runtime.CreateOpts {
+func createOpts(c *ctx, id string) runtime.CreateOpts {
 	return runtime.CreateOpts{
 		ID: id, Bundle: c.String("bundle"), PidFile: c.String("pid-file"),
 		ConsoleSocket: c.String("console-socket"), NoPivot: c.Bool("no-pivot"),
@@ -28,32 +26,33 @@ func createOpts(c *ucli.Context, id string) runtime.CreateOpts {
 	}
 }
 
-func createCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "create", Usage: "create a container and leave it waiting for start", ArgsUsage: "ID",
-		Flags: createFlags(),
-		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
+func createCommand() *command {
+	return &command{
+		name: "create", usage: "create a container and leave it waiting for start", argsUsage: "ID",
+		flags: createFlags(),
+		run: withContainer(func(c *ctx, rt *runtime.Runtime, id string) error {
 			_, err := rt.Create(createOpts(c, id))
 			return err
 		}),
 	}
 }
 
-func startCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "start", Usage: "run the process of a created container", ArgsUsage: "ID",
-		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
+func startCommand() *command {
+	return &command{
+		name: "start", usage: "run the process of a created container", argsUsage: "ID",
+		run: withContainer(func(c *ctx, rt *runtime.Runtime, id string) error {
 			return rt.Start(id)
 		}),
 	}
 }
 
-func runCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "run", Usage: "create and start a container; in the foreground wait for it and exit with its status", ArgsUsage: "ID",
-		Flags: append(createFlags(), &ucli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "do not wait for the container"},
-			&ucli.BoolFlag{Name: "keep", Usage: "accepted for runc compatibility"}),
-		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
+func runCommand() *command {
+	return &command{
+		name: "run", usage: "create and start a container; in the foreground wait for it and exit with its status", argsUsage: "ID",
+		flags: append(createFlags(),
+			flag{names: []string{"detach", "d"}, kind: boolFlag, usage: "do not wait for the container"},
+			flag{names: []string{"keep"}, kind: boolFlag, usage: "accepted for runc compatibility"}),
+		run: withContainer(func(c *ctx, rt *runtime.Runtime, id string) error {
 			status, err := rt.Run(runtime.RunOpts{CreateOpts: createOpts(c, id), Detach: c.Bool("detach")})
 			if err != nil {
 				return err
@@ -66,36 +65,36 @@ func runCommand() *ucli.Command {
 	}
 }
 
-func killCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "kill", Usage: "send a signal (default SIGTERM) to the container's init", ArgsUsage: "ID [SIGNAL]",
-		Flags: []ucli.Flag{&ucli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "signal every process of the container"}},
-		Action: func(c *ucli.Context) error {
-			if c.NArg() < 1 || c.NArg() > 2 {
-				return UsageErr(c, "kill: usage: kill ID [SIGNAL]")
+func killCommand() *command {
+	return &command{
+		name: "kill", usage: "send a signal (default SIGTERM) to the container's init", argsUsage: "ID [SIGNAL]",
+		flags: []flag{{names: []string{"all", "a"}, kind: boolFlag, usage: "signal every process of the container"}},
+		run: func(c *ctx) error {
+			if len(c.args) < 1 || len(c.args) > 2 {
+				return c.usageErr("kill: usage: kill ID [SIGNAL]")
 			}
 			sigName := "SIGTERM"
-			if c.NArg() == 2 {
-				sigName = c.Args().Get(1)
+			if len(c.args) == 2 {
+				sigName = c.args[1]
 			}
 			sig, err := runtime.ParseSignal(sigName)
 			if err != nil {
 				return err
 			}
-			rt, err := ociRuntime(c)
+			rt, err := c.runtime()
 			if err != nil {
 				return err
 			}
-			return rt.Kill(c.Args().First(), sig, c.Bool("all"))
+			return rt.Kill(c.args[0], sig, c.Bool("all"))
 		},
 	}
 }
 
-func deleteCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "delete", Usage: "delete a stopped container (--force: any)", ArgsUsage: "ID",
-		Flags: []ucli.Flag{&ucli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill it first if it runs"}},
-		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
+func deleteCommand() *command {
+	return &command{
+		name: "delete", usage: "delete a stopped container (--force: any)", argsUsage: "ID",
+		flags: []flag{{names: []string{"force", "f"}, kind: boolFlag, usage: "kill it first if it runs"}},
+		run: withContainer(func(c *ctx, rt *runtime.Runtime, id string) error {
 			err := rt.Delete(id, c.Bool("force"))
 			if c.Bool("force") && isNotExist(err) {
 				return nil // runc: delete --force of a missing container succeeds
@@ -105,19 +104,19 @@ func deleteCommand() *ucli.Command {
 	}
 }
 
-func pauseCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "pause", Usage: "freeze every process of the container", ArgsUsage: "ID",
-		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
+func pauseCommand() *command {
+	return &command{
+		name: "pause", usage: "freeze every process of the container", argsUsage: "ID",
+		run: withContainer(func(c *ctx, rt *runtime.Runtime, id string) error {
 			return rt.Pause(id)
 		}),
 	}
 }
 
-func resumeCommand() *ucli.Command {
-	return &ucli.Command{
-		Name: "resume", Usage: "thaw a paused container", ArgsUsage: "ID",
-		Action: withContainer(func(c *ucli.Context, rt *runtime.Runtime, id string) error {
+func resumeCommand() *command {
+	return &command{
+		name: "resume", usage: "thaw a paused container", argsUsage: "ID",
+		run: withContainer(func(c *ctx, rt *runtime.Runtime, id string) error {
 			return rt.Resume(id)
 		}),
 	}

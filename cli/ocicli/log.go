@@ -6,8 +6,6 @@ import (
 	"io"
 	"os"
 	"time"
-
-	ucli "github.com/urfave/cli/v2"
 )
 
 // logSink writes warnings and errors to stderr and the --log file in runc's formats.
@@ -17,9 +15,9 @@ type logSink struct {
 	stderr io.Writer
 }
 
-func newLogSink(c *ucli.Context) *logSink {
-	s := &logSink{stderr: os.Stderr, json: rootFlag(c, "log-format") == "json"}
-	if path := rootFlag(c, "log"); path != "" {
+func newLogSink(global *values, stderr io.Writer) *logSink {
+	s := &logSink{stderr: stderr, json: global.String("log-format") == "json"}
+	if path := global.String("log"); path != "" {
 		if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
 			s.file = f
 		}
@@ -51,12 +49,4 @@ func trimNL(p []byte) []byte {
 		p = p[:len(p)-1]
 	}
 	return p
-}
-
-// logError writes a failed command's error to the --log file too, so tools
-// that read runc's log (podman) see the cause.
-func logError(app *ucli.App, err error) {
-	if s, ok := app.Metadata["log"].(*logSink); ok {
-		s.emit("error", err.Error())
-	}
 }

@@ -28,5 +28,5 @@ func main() {
 		v += "\ncommit: " + commit
 	}
 	// runc's convention: 1 when the runtime itself fails.
-	os.Exit(ocicli.RunApp(ocicli.NewApp(v), os.Args, 1))
+	os.Exit(ocicli.New("pcr-oci", v).Main(os.Args[1:], 1))
 }
