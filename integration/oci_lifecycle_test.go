@@ -6,6 +6,7 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand"
 	"net"
@@ -1030,6 +1031,51 @@ func TestOCIDebugTrace(t *testing.T) {
 	}
 	if r := e.pcr("run", "--bundle", b, e.id()).ok(t); strings.Contains(r.stderr, "trace") {
 		t.Fatalf("trace printed without --debug: %s", r.stderr)
+	}
+}
+
+// CVE-2019-5736: until it execs the payload, the container's init runs pcr's
+// own binary inside the container's namespaces. What /proc/<init>/exe holds
+// must be a sealed view, never the host's bin/pcr-init opened for writing.
+func TestOCIInitRunsASealedBinary(t *testing.T) {
+	e := newEnv(t)
+	initBin := filepath.Join(filepath.Dir(pcrBin), "pcr-init")
+	before, err := os.ReadFile(initBin)
+	if err != nil {
+		t.Fatalf("bin/pcr-init: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*specs.Spec)
+	}{
+		{"C init", func(s *specs.Spec) { s.Process.Args = []string{"sleep", "100"} }},
+		// A hook keeps the Go init (fastplan.go), which waits on the fifo too.
+		{"Go init", func(s *specs.Spec) {
+			s.Process.Args = []string{"sleep", "100"}
+			s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/true"}}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := e.id()
+			e.detached(nil, "create", "--bundle", e.bundle(tc.edit), id).ok(t)
+			defer e.pcr("delete", "--force", id)
+			exe := fmt.Sprintf("/proc/%d/exe", e.statePid(id))
+			if link, err := os.Readlink(exe); err != nil || link == initBin {
+				t.Errorf("%s -> %q (%v): the init runs the host's binary itself", exe, link, err)
+			}
+			f, err := os.OpenFile(exe, os.O_WRONLY, 0)
+			if err == nil {
+				_, err = f.Write([]byte("#!/bin/sh\n"))
+				f.Close()
+			}
+			if !errors.Is(err, syscall.EROFS) && !errors.Is(err, syscall.EPERM) {
+				t.Errorf("writing %s: %v, want EROFS (sealed overlay) or EPERM (sealed copy)", exe, err)
+			}
+			e.pcr("start", id).ok(t)
+		})
+	}
+	if after, _ := os.ReadFile(initBin); !bytes.Equal(before, after) {
+		t.Fatal("bin/pcr-init changed")
 	}
 }
 

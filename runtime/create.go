@@ -162,7 +162,7 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	}
 	defer fifo.Close()
 	so := spawnOpts{
-		ns: ns, fifo: fifo,
+		ns: ns, fifo: fifo, sealRoot: r.Root,
 		stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr, cgroupFD: -1,
 		uidMaps: idMaps(spec.Linux.UIDMappings), gidMaps: idMaps(spec.Linux.GIDMappings),
 	}

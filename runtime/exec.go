@@ -96,7 +96,7 @@ func (r *Runtime) Exec(id string, o ExecOpts) (*Process, error) {
 	if cgFD >= 0 {
 		defer unix.Close(cgFD)
 	}
-	so := spawnOpts{ns: ns, stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr, cgroupFD: cgFD}
+	so := spawnOpts{ns: ns, stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr, cgroupFD: cgFD, sealRoot: r.Root}
 	if cgFD < 0 {
 		so.joinCgroup = cg.SelfJoinFiles() // as create does
 	}

@@ -19,14 +19,10 @@ const selfExe = "/proc/self/exe"
 // pcr-init beside the running executable when there is a trustworthy one,
 // else /proc/self/exe (pcr-oci copied alone somewhere, a test binary).
 //
-// CVE-2019-5736: neither path copies the binary into a sealed memfd or
-// execs it from a read-only mount, as runc does, so a container process
-// that opens /proc/<child>/exe could rewrite it. The only barrier, as
-// before pcr-init existed, is the kernel's ptrace access check while the
-// child holds capabilities the container's processes lack (none for a
-// container given every capability). pcr-init adds no easier target: it is
-// only taken when it is a regular file with pcr's owner, writable by no one
-// else, in pcr's own directory.
+// CVE-2019-5736: whichever it is, spawn execs a sealed view of it
+// (exeseal.go), never the file itself. pcr-init is only taken when it is a
+// regular file with pcr's owner, writable by no one else, in pcr's own
+// directory.
 func initBinary() string {
 	const self = selfExe
 	exe, err := os.Readlink(self)

@@ -29,8 +29,11 @@ type child struct {
 	// joinedCgroup: the child's C constructor moved it into its cgroup
 	// (spawnOpts.joinCgroup); the parent need not place it by pid.
 	joinedCgroup bool
-	waited       bool
-	exitErr      error
+	// exe is the sealed binary the child was exec'd from (exeseal.go),
+	// held until the child has exec'd its payload: see releaseExe.
+	exe     *os.File
+	waited  bool
+	exitErr error
 }
 
 // spawnOpts describe one re-exec of pcr-init (or /proc/self/exe) as `pcr init`.
@@ -51,6 +54,9 @@ type spawnOpts struct {
 	// cgroup (cgroup.Manager.SelfJoinFiles). We open them and pass the fds,
 	// so the child needs no path or permission of its own.
 	joinCgroup []string
+	// sealRoot is the runtime's state root: the child runs a sealed view of
+	// its binary (exeseal.go), whose overlay needs an empty directory there.
+	sealRoot string
 }
 
 // spawn starts the child. It runs the clone on a locked thread that first
@@ -139,11 +145,24 @@ func spawn(o spawnOpts) (*child, error) {
 		cmd.SysProcAttr.CgroupFD = o.cgroupFD
 	}
 
+	sealed, err := sealExe(path, o.sealRoot)
+	if err != nil {
+		parentSock.Close()
+		return nil, err
+	}
+	// The fork passes 3 stdio fds and ExtraFiles, and keeps one pipe of its own.
+	sealed, cmd.Path, err = execPathAbove(sealed, 4+len(cmd.ExtraFiles))
+	if err != nil {
+		parentSock.Close()
+		return nil, err
+	}
+
 	// fds our caller left open without O_CLOEXEC would sit in the init until
 	// its execve, readable by any process exec'd into the container through
 	// /proc/<init>/fd (CVE-2024-21626); the ones it needs are in ExtraFiles,
 	// which the fork dups without the flag.
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		sealed.Close()
 		parentSock.Close()
 		return nil, fmt.Errorf("mark inherited fds close-on-exec: %w", err)
 	}
@@ -170,10 +189,11 @@ func spawn(o spawnOpts) (*child, error) {
 		err = <-startErr
 	}
 	if err != nil {
+		sealed.Close()
 		parentSock.Close()
 		return nil, fmt.Errorf("start init: %w", err)
 	}
-	return &child{cmd: cmd, sync: syncSocket{f: parentSock, limit: initMsgMax}, pid: cmd.Process.Pid, fast: o.fast, joinedCgroup: joined}, nil
+	return &child{cmd: cmd, sync: syncSocket{f: parentSock, limit: initMsgMax}, pid: cmd.Process.Pid, fast: o.fast, joinedCgroup: joined, exe: sealed}, nil
 }
 
 // openJoinFiles opens the cgroup files the child joins through, for
@@ -236,8 +256,23 @@ func (c *child) wait() error {
 		awaitExit(c.cmd.Process.Pid)
 		c.exitErr = c.cmd.Wait()
 		c.waited = true
+		// The child is gone, so it exec'd its payload or never will: ours
+		// is the last reference to the sealed binary, whose release waits
+		// out an RCU grace period (overlayfs drops its layers' mounts with
+		// kern_unmount_array); it runs beside what the caller does next.
+		go c.releaseExe()
 	}
 	return c.exitErr
+}
+
+// releaseExe closes the sealed binary. Whoever drops its last reference
+// tears the overlay down: the parent here, off the start path, when it
+// holds on until the child has exec'd its payload; the child at that exec
+// when the parent lets go first (detached runs, or a parent that exits).
+func (c *child) releaseExe() {
+	if c.exe != nil {
+		c.exe.Close()
+	}
 }
 
 // ensureInCgroup checks that a child which was to join its cgroup itself

@@ -49,7 +49,9 @@ func (r *Runtime) Run(o RunOpts) (int, error) {
 		return 0, err
 	}
 	if o.Detach {
-		if err := r.start(c.State); err != nil {
+		err := r.start(c.State)
+		c.init.releaseExe()
+		if err != nil {
 			r.delete(c.State, true)
 			return 0, err
 		}

@@ -1,0 +1,132 @@
+package runtime
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// CVE-2019-5736: the init and exec children run the runtime's own binary
+// (pcr-init, or pcr-oci itself) inside the container's namespaces until they
+// exec the payload. A container process that opens /proc/<child>/exe then
+// holds the host's binary, and root in the container could rewrite it for
+// the next container. So the child runs a sealed copy: the binary opened
+// through a read-only overlay mount that exists nowhere in any mount table
+// (writes fail with EROFS), or, where overlayfs cannot be mounted, a memfd
+// copy sealed against writes. runc does the same (libcontainer/exeseal).
+
+// sealExe returns path opened read-only through a sealed view: an fd that
+// can be exec'd (by /proc/self/fd/N) but whose file no one can write. root
+// is the runtime's state root: overlayfs wants a second lower layer when it
+// has no upper one, and any directory that neither holds nor sits in the
+// binary's will do, below the binary's, which wins every name.
+func sealExe(path, root string) (*os.File, error) {
+	real := path
+	if path == selfExe {
+		p, err := os.Readlink(path)
+		if err != nil {
+			return nil, fmt.Errorf("seal %s: %w", path, err)
+		}
+		real = p
+	}
+	f, overlayErr := sealByOverlay(real, root)
+	if overlayErr == nil {
+		return f, nil
+	}
+	f, err := sealByCopy(path)
+	if err != nil {
+		return nil, fmt.Errorf("seal %s: read-only overlay: %v; sealed copy: %w", real, overlayErr, err)
+	}
+	return f, nil
+}
+
+// sealByOverlay opens path through a detached read-only overlay of its
+// directory over below. The mount is never attached: it lives as long as
+// the file.
+func sealByOverlay(path, below string) (*os.File, error) {
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("%q is not an absolute path", path) // "(deleted)" and the like
+	}
+	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("fsopen overlay: %w", err)
+	}
+	defer unix.Close(fsfd)
+	dir := filepath.Dir(path)
+	if err := unix.FsconfigSetString(fsfd, "lowerdir", escapeOverlayPath(dir)+":"+escapeOverlayPath(below)); err != nil {
+		return nil, fmt.Errorf("overlay lowerdir %s: %w", dir, err)
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return nil, fmt.Errorf("overlay of %s: %w", dir, err)
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return nil, fmt.Errorf("fsmount overlay of %s: %w", dir, err)
+	}
+	defer unix.Close(mfd)
+	fd, err := unix.Openat(mfd, filepath.Base(path), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s in its sealed overlay: %w", path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s in its sealed overlay is not a regular file", path)
+	}
+	return f, nil
+}
+
+// escapeOverlayPath escapes the characters overlayfs's lowerdir option
+// splits on.
+func escapeOverlayPath(p string) string {
+	out := make([]byte, 0, len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] == ':' || p[i] == ',' || p[i] == '\\' {
+			out = append(out, '\\')
+		}
+		out = append(out, p[i])
+	}
+	return string(out)
+}
+
+// sealByCopy copies path into a memfd and seals it against any change.
+func sealByCopy(path string) (*os.File, error) {
+	src, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	fd, err := unix.MemfdCreate("pcr-init", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	mem := os.NewFile(uintptr(fd), "pcr-init (sealed copy)")
+	if _, err := io.Copy(mem, src); err != nil {
+		mem.Close()
+		return nil, fmt.Errorf("copy into memfd: %w", err)
+	}
+	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	if _, err := unix.FcntlInt(mem.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+		mem.Close()
+		return nil, fmt.Errorf("seal memfd: %w", err)
+	}
+	return mem, nil
+}
+
+// execPathAbove moves f to an fd number above what the fork's fd shuffle
+// can overwrite (Go's forkExec dups the n passed fds into 0..n-1, first
+// moving some of them above n, one at a time) and returns the path that
+// execs it in the child. The fd stays close-on-exec: execve resolves the
+// path before it closes such fds.
+func execPathAbove(f *os.File, passed int) (*os.File, string, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 2*passed+2)
+	f.Close()
+	if err != nil {
+		return nil, "", fmt.Errorf("dup the sealed init binary: %w", err)
+	}
+	high := os.NewFile(uintptr(fd), f.Name())
+	return high, fmt.Sprintf("/proc/self/fd/%d", fd), nil
+}
