@@ -1,10 +1,12 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,7 +50,12 @@ func sealExe(path, root string) (*os.File, error) {
 // the file.
 func sealByOverlay(path, below string) (*os.File, error) {
 	if !filepath.IsAbs(path) {
-		return nil, fmt.Errorf("%q is not an absolute path", path) // "(deleted)" and the like
+		return nil, fmt.Errorf("%q is not an absolute path", path)
+	}
+	// Layers may not hold one another: say so here rather than in the
+	// kernel's log on every spawn (a binary in /, a state root below it).
+	if dir := filepath.Dir(path); within(below, dir) || within(dir, below) {
+		return nil, fmt.Errorf("the binary's directory %s and %s overlap", dir, below)
 	}
 	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
@@ -59,6 +66,10 @@ func sealByOverlay(path, below string) (*os.File, error) {
 	if err := unix.FsconfigSetString(fsfd, "lowerdir", escapeOverlayPath(dir)+":"+escapeOverlayPath(below)); err != nil {
 		return nil, fmt.Errorf("overlay lowerdir %s: %w", dir, err)
 	}
+	// No inode number extension: it would log about the layers' filesystems
+	// on every spawn, and nothing here compares inode numbers. Older kernels
+	// without the option still mount.
+	_ = unix.FsconfigSetString(fsfd, "xino", "off")
 	if err := unix.FsconfigCreate(fsfd); err != nil {
 		return nil, fmt.Errorf("overlay of %s: %w", dir, err)
 	}
@@ -99,7 +110,12 @@ func sealByCopy(path string) (*os.File, error) {
 		return nil, err
 	}
 	defer src.Close()
-	fd, err := unix.MemfdCreate("pcr-init", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	// MFD_EXEC, where vm.memfd_noexec would otherwise make the copy
+	// unexecutable (Linux 6.3 on); older kernels refuse the flag.
+	fd, err := unix.MemfdCreate("pcr-init", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	if errors.Is(err, unix.EINVAL) {
+		fd, err = unix.MemfdCreate("pcr-init", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
@@ -116,17 +132,8 @@ func sealByCopy(path string) (*os.File, error) {
 	return mem, nil
 }
 
-// execPathAbove moves f to an fd number above what the fork's fd shuffle
-// can overwrite (Go's forkExec dups the n passed fds into 0..n-1, first
-// moving some of them above n, one at a time) and returns the path that
-// execs it in the child. The fd stays close-on-exec: execve resolves the
-// path before it closes such fds.
-func execPathAbove(f *os.File, passed int) (*os.File, string, error) {
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 2*passed+2)
-	f.Close()
-	if err != nil {
-		return nil, "", fmt.Errorf("dup the sealed init binary: %w", err)
-	}
-	high := os.NewFile(uintptr(fd), f.Name())
-	return high, fmt.Sprintf("/proc/self/fd/%d", fd), nil
+// within tells whether path is dir or below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }

@@ -12,6 +12,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/runtime/internal/nsenter"
 )
 
 // IsInit says whether this process was re-exec'd as a container init or
@@ -25,6 +27,12 @@ func Init() {
 	// namespace are per thread: every step and the final execve must run on
 	// one thread, or the payload inherits a thread that was never changed.
 	goruntime.LockOSThread()
+	// A build without the C constructor (nsenter.ExeFDEnv) closes the
+	// sealed binary's fd here.
+	if fd, err := strconv.Atoi(os.Getenv(nsenter.ExeFDEnv)); err == nil && fd > 2 {
+		unix.Close(fd)
+		os.Unsetenv(nsenter.ExeFDEnv)
+	}
 	syncFD, err := strconv.Atoi(os.Getenv("_PCR_SYNCFD"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pcr init: bad _PCR_SYNCFD")

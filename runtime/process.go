@@ -111,8 +111,22 @@ func spawn(o spawnOpts) (*child, error) {
 		env = append(env, fdEnv)
 		joined = true
 	}
+	// The child is exec'd from a sealed view of the binary (exeseal.go),
+	// passed like the other fds so that its number in the child is known
+	// whatever the fork shuffles: exec resolves /proc/self/fd/N after the
+	// dups. The C constructor (or the Go init) closes it first thing.
+	sealed, err := sealExe(path, o.sealRoot)
+	if err != nil {
+		parentSock.Close()
+		return nil, err
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, sealed)
+	exeFD := 2 + len(cmd.ExtraFiles)
+	cmd.Path = "/proc/self/fd/" + strconv.Itoa(exeFD)
+	env = append(env, nsenter.ExeFDEnv+"="+strconv.Itoa(exeFD))
 	if len(o.ns.childJoins) > 0 || o.ns.childUnshare != 0 {
 		if !constructor {
+			sealed.Close()
 			parentSock.Close()
 			return nil, fmt.Errorf("joining namespaces needs %s beside this executable (a build without cgo cannot do it itself)", InitBinaryName)
 		}
@@ -122,6 +136,7 @@ func spawn(o spawnOpts) (*child, error) {
 		}
 		nsEnv, err := nsenter.Env(joins, o.ns.childUnshare, syncFD)
 		if err != nil {
+			sealed.Close()
 			parentSock.Close()
 			return nil, err
 		}
@@ -143,18 +158,6 @@ func spawn(o spawnOpts) (*child, error) {
 	if o.cgroupFD >= 0 {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = o.cgroupFD
-	}
-
-	sealed, err := sealExe(path, o.sealRoot)
-	if err != nil {
-		parentSock.Close()
-		return nil, err
-	}
-	// The fork passes 3 stdio fds and ExtraFiles, and keeps one pipe of its own.
-	sealed, cmd.Path, err = execPathAbove(sealed, 4+len(cmd.ExtraFiles))
-	if err != nil {
-		parentSock.Close()
-		return nil, err
 	}
 
 	// fds our caller left open without O_CLOEXEC would sit in the init until

@@ -112,11 +112,12 @@ func (a *App) run(args []string) (*logSink, error) {
 		a.printHelp()
 		return nil, nil
 	}
+	// From here errors go to the --log file too: podman reads the cause there.
+	log := newLogSink(global, a.Stderr)
 	cmd := findCommand(rest[0])
 	if cmd == nil {
-		return nil, fmt.Errorf("no command %q (see '%s --help')", rest[0], a.Name)
+		return log, fmt.Errorf("no command %q (see '%s --help')", rest[0], a.Name)
 	}
-	log := newLogSink(global, a.Stderr)
 	if global.Bool("systemd-cgroup") {
 		return log, errors.New("--systemd-cgroup is not supported: pcr manages cgroupfs directly; drop the flag (podman: --cgroup-manager=cgroupfs)")
 	}

@@ -56,6 +56,15 @@ func TestFailureStatusAndLog(t *testing.T) {
 		t.Errorf("--log has %q, want a json error line naming the container", data)
 	}
 
+	// A verb this runtime lacks (podman's update, checkpoint) is logged too.
+	app, _, _ = testApp()
+	if code := app.Main([]string{"--root", root, "--log", logPath, "--log-format", "json", "checkpoint", "x"}, 1); code != 1 {
+		t.Fatalf("checkpoint: status %d, want 1", code)
+	}
+	if data, _ := os.ReadFile(logPath); !strings.Contains(string(data), `no command \"checkpoint\"`) {
+		t.Errorf("--log has %q, want the unknown verb's error", data)
+	}
+
 	// The failure status is the caller's: pcr's engine convention is 125.
 	app, _, errOut = testApp()
 	if code := app.Main([]string{"--root", root, "--systemd-cgroup", "list"}, 125); code != 125 {

@@ -62,7 +62,11 @@ func parseFlags(flags []flag, args []string) (*values, []string, error) {
 		v.one[f.names[0]] = f.value
 		if f.env != "" {
 			if e, ok := os.LookupEnv(f.env); ok && e != "" {
-				v.one[f.names[0]] = e
+				if f.kind != boolFlag {
+					v.one[f.names[0]] = e
+				} else if b, err := strconv.ParseBool(e); err == nil {
+					v.one[f.names[0]] = strconv.FormatBool(b) // PCR_TRACE=1
+				}
 			}
 		}
 	}

@@ -39,6 +39,16 @@ func TestParseFlagsForms(t *testing.T) {
 	}
 }
 
+func TestBoolFlagFromTheEnvironment(t *testing.T) {
+	flags := []flag{{names: []string{"debug"}, kind: boolFlag, env: "PCR_TEST_TRACE"}}
+	for env, want := range map[string]bool{"1": true, "true": true, "0": false, "no": false, "": false} {
+		t.Setenv("PCR_TEST_TRACE", env)
+		if v, _, _ := parseFlags(flags, nil); v.Bool("debug") != want {
+			t.Errorf("PCR_TEST_TRACE=%q: debug %v, want %v", env, v.Bool("debug"), want)
+		}
+	}
+}
+
 func TestParseFlagsDefaultsAndEnv(t *testing.T) {
 	t.Setenv("PCR_TEST_ROOT", "/from/env")
 	v, rest, err := parseFlags(testFlags(), []string{"--", "-d"})

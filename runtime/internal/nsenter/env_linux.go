@@ -21,6 +21,10 @@ const (
 	// moves itself into its cgroup while it is one thread, which skips the
 	// global lock a move by pid takes (see cgroup.Manager.SelfJoinFiles).
 	CgroupFDsEnv = "_PCR_CGROUP_FDS"
+	// ExeFDEnv names the fd of the sealed binary the process was exec'd
+	// from (/proc/self/fd/N): the constructor closes it, and names the
+	// process after its binary again, which exec named N.
+	ExeFDEnv = "_PCR_EXEFD"
 )
 
 // Join names an existing namespace to enter: Type is one of user, mnt, net,

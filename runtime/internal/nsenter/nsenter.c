@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -268,7 +269,22 @@ void pcr_fastinit(void); // fastinit.c
 // namespace asks for it; the forking parent never returns), then joins the
 // cgroup, then, when the caller sent a plan for it, the whole container init
 // in C.
+// close_exe_fd drops the fd of the sealed binary this process was exec'd
+// from as /proc/self/fd/N (the mapping keeps the file), and gives back the
+// name exec took from that path, N, for ps and /proc/<pid>/comm.
+static void close_exe_fd(void) {
+	const char *env = getenv("_PCR_EXEFD");
+	char *end;
+	int fd;
+	if (!env || !*env) return;
+	if ((fd = parse_fd(env, &end)) < 0 || *end) fail(sync_fd(), "bad _PCR_EXEFD %s", env);
+	close(fd);
+	prctl(PR_SET_NAME, "pcr-init", 0, 0, 0);
+	blank_env("_PCR_EXEFD");
+}
+
 __attribute__((constructor)) static void pcr_nsenter(void) {
+	close_exe_fd();
 	nsenter_joins();
 	join_cgroup(); // after the fork: the stand-in parent stays out
 	const char *fast = getenv("_PCR_FASTINIT");
