@@ -47,7 +47,7 @@ param warmup "$warmup"
 about <<EOF2
 \`pcr run --rm busybox true\` against \`podman run --rm … busybox true\` (podman $(podman --version | awk '{print $3}'),
 its storage private to the run, the same busybox fixture imported on both sides), hyperfine \`-N\`,
-$warmup warm-up runs then $nruns runs per row. Each row is the whole engine path: look up the image,
+$warmup warm-up runs then $nruns runs per row in ${BENCH_ROUNDS:-5} rounds of every row, pooled. Each row is the whole engine path: look up the image,
 mount the overlay, make the network, create and start through the OCI runtime, wait, tear all
 down. First without a network (\`--net none\` / \`--network none\`), podman with runc and with
 crun, then both with bridge networking (pcr's \`pcr0\` with nftables NAT; podman's netavark
@@ -58,7 +58,7 @@ private-mount-namespace wrapper of oci-start, and crun's ratio is to that pcr ro
 EOF2
 
 log "hyperfine: $(( ${#cmds[@]} / 3 )) rows x $nruns runs"
-hyperfine -N --style basic --warmup "$warmup" --runs "$nruns" --export-json "$work/result.json" "${cmds[@]}" >&2
+hyperfine_rounds "$work/result.json" "$nruns" "$warmup" "${cmds[@]}"
 echo "machine load after: $(load)"
 echo
 hyperfine_table "engine-start" "$work/result.json" "pcr run --rm --net none" "${bases[@]}"

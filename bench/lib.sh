@@ -192,6 +192,24 @@ param() { printf '%s\t%s\t\t\n' "$1" "$2" >>"$_params"; }
 # figures too.
 hyperfine_table() { python3 "$bench_dir/report.py" hyperfine "$_figs" "$@"; }
 
+# hyperfine_rounds OUT RUNS WARMUP hyperfine-args...: RUNS runs of each command in BENCH_ROUNDS
+# (default 5) rounds, every command in each round, merged into the one hyperfine JSON OUT. Rows
+# run one after the other, so a burst of load from the machine's neighbours lands on one row; in
+# rounds it is spread over all of them, and the ratios hold from run to run.
+hyperfine_rounds() {
+	local out=$1 nruns=$2 warmup=$3 rounds=${BENCH_ROUNDS:-5} i
+	shift 3
+	((rounds >= 1 && rounds <= nruns)) || die "BENCH_ROUNDS=$rounds: want 1 to $nruns"
+	local per=$(((nruns + rounds - 1) / rounds)) parts=()
+	for ((i = 0; i < rounds; i++)); do
+		hyperfine -N --style basic --warmup "$warmup" --runs "$per" --export-json "$out.$i" "$@" >&2 || return
+		parts+=("$out.$i")
+		warmup=1
+	done
+	python3 "$bench_dir/report.py" merge "$out" "${parts[@]}"
+	rm -f "${parts[@]}"
+}
+
 # about: what the group's figures mean and how they were taken (markdown on stdin); it heads
 # the results file. Run alone, the group prints it before its results.
 about() {

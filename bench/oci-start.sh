@@ -32,8 +32,9 @@ param warmup "$warmup"
 
 about <<EOF
 \`run /bin/true\` from one busybox bundle (ociVersion 1.0.2, no terminal), timed by hyperfine \`-N\`
-(no shell), $warmup warm-up runs then $nruns runs per row, the rows one after the other in one
-invocation. Each row is a full create+start+wait+delete of the runtime; *floor* is bare
+(no shell), $warmup warm-up runs then $nruns runs per row, taken in ${BENCH_ROUNDS:-5} rounds that each run
+every row in turn (so a burst of load from the machine's neighbours is shared by all rows, not
+taken by one); the rounds' runs are pooled. Each row is a full create+start+wait+delete of the runtime; *floor* is bare
 \`unshare --pid --fork --mount --net --uts --ipc chroot ROOTFS /bin/true\`, what namespaces and an
 exec cost without any runtime. $([[ -n $wrap ]] && echo "crun 1.8 refuses hybrid cgroups: its row runs in
 \`unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec crun …'\` and
@@ -42,7 +43,7 @@ Ratios are of the means.
 EOF
 
 log "hyperfine: $(( ${#cmds[@]} / 3 )) rows x $nruns runs"
-hyperfine -N --style basic --warmup "$warmup" --runs "$nruns" --export-json "$work/result.json" "${cmds[@]}" >&2
+hyperfine_rounds "$work/result.json" "$nruns" "$warmup" "${cmds[@]}"
 echo "machine load after: $(load)"
 echo
 hyperfine_table "oci-start" "$work/result.json" "pcr-oci run" "${crun_rows[@]}"

@@ -3,6 +3,7 @@
 
   report.py hyperfine FIGS TITLE JSON BASE [ROW=ROWBASE...]
                                                    markdown table of a hyperfine run; figures to FIGS
+  report.py merge OUT JSON...                       one hyperfine JSON of several rounds' runs
   report.py fragment GROUP FIGS PARAMS ABOUT       a group's JSON fragment
   report.py assemble OUT RUNFILE                   OUT.md, OUT.json and OUT-startup.png from the run
 
@@ -51,6 +52,22 @@ def cmd_hyperfine(figs, title, path, base, *overrides):
                 "max": ms(r["max"]), "runs": len(r["times"]),
                 "base": b["command"], "ratio": round(ratio, 3)}) + "\n")
     print("\n".join(out))
+
+
+def cmd_merge(out, *paths):
+    """Rows of the same command across rounds become one row with all their runs."""
+    import statistics
+    merged = {}
+    for path in paths:
+        for r in json.load(open(path))["results"]:
+            merged.setdefault(r["command"], []).extend(r["times"])
+    rows = []
+    for command, times in merged.items():
+        rows.append({"command": command, "times": times, "mean": statistics.fmean(times),
+                     "stddev": statistics.stdev(times) if len(times) > 1 else 0,
+                     "median": statistics.median(times), "min": min(times), "max": max(times)})
+    with open(out, "w") as fh:
+        json.dump({"results": rows}, fh)
 
 
 def read_lines(path):
@@ -179,7 +196,7 @@ def cmd_assemble(out, runfile):
 
 
 def main():
-    cmds = {"hyperfine": cmd_hyperfine, "fragment": cmd_fragment, "assemble": cmd_assemble}
+    cmds = {"hyperfine": cmd_hyperfine, "merge": cmd_merge, "fragment": cmd_fragment, "assemble": cmd_assemble}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](*sys.argv[2:])
