@@ -55,7 +55,8 @@ type spawnOpts struct {
 	// so the child needs no path or permission of its own.
 	joinCgroup []string
 	// sealRoot is the runtime's state root: the child runs a sealed view of
-	// its binary (exeseal.go), whose overlay needs an empty directory there.
+	// its binary (exeseal.go), an overlay that takes this directory as its
+	// second layer.
 	sealRoot string
 }
 
