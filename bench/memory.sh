@@ -52,7 +52,7 @@ param count "$count"
 
 about <<EOF
 *Peak RSS*: GNU \`/usr/bin/time\`'s maximum resident set size (the largest process of the command's
-tree that was waited for), the median of $nruns runs of \`run /bin/true\` from one busybox bundle
+tree that was waited for; pcr's binaries run from an installed copy, as the peers' do), the median of $nruns runs of \`run /bin/true\` from one busybox bundle
 (runtimes) and of \`run --rm --net none busybox true\` (engines; podman's conmon is not its child,
 so podman's figure is podman's own). *Per detached container*: $count containers running \`sleep\`
 started one after the other, then for each its memory cgroup's charge (v1 \`memory.usage_in_bytes\`,
