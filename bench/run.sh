@@ -67,6 +67,7 @@ install_peers
 # evicted and read back).
 installed=$(mktemp -d /var/tmp/pcr-bench-bin.XXXXXX)
 trap 'rm -rf "$installed"' EXIT
+chmod 0755 "$installed" # vservers' user namespaces bind-mount pcr from here as their init
 install -m 0755 bin/pcr bin/pcr-oci bin/pcr-init bin/pcr-authority "$installed/"
 export PCR=$installed/pcr
 if [[ ! -d rootfs-fixtures/build/busybox/rootfs || ! -f rootfs-fixtures/build/busybox.tar ||
