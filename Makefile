@@ -12,6 +12,11 @@ export CGO_ENABLED := 1
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -extldflags -static -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# The short-lived runtime binaries (pcr-oci, pcr-init) are built with Go's previous garbage
+# collector where this Go still offers it: they exit before any collection, and Green Tea's
+# per-span mark bits cost them pages all the same (pcr-oci run's peak RSS 3972 -> 3708 KiB,
+# and 0.1 ms). Empty, and so Green Tea, on a Go without the opt-out.
+RUNTIME_GOEXPERIMENT := $(shell GOEXPERIMENT=nogreenteagc $(GO) env GOEXPERIMENT >/dev/null 2>&1 && echo nogreenteagc)
 
 FIXTURES_BUILD := $(CURDIR)/rootfs-fixtures/build
 PROBE_DIR      := rootfs-fixtures/probe
@@ -34,13 +39,13 @@ all: build
 build:
 	mkdir -p bin
 	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr .
-	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-init ./cmd/pcr-init
+	GOEXPERIMENT=$(RUNTIME_GOEXPERIMENT) $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-init ./cmd/pcr-init
 	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-authority ./cmd/pcr-authority
 # bin/pcr-oci used to be a symlink to pcr: go build would write through it when it copies.
 	rm -f bin/pcr-oci
 # Without cgo: the C constructor is only needed in what is re-exec'd (bin/pcr-init), and a Go
 # program without cgo starts in about 3 ms less here.
-	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-oci ./cmd/pcr-oci
+	CGO_ENABLED=0 GOEXPERIMENT=$(RUNTIME_GOEXPERIMENT) $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-oci ./cmd/pcr-oci
 
 # The images are made with bin/pcr (import, build, save, load), hence the dependency on build.
 fixtures: build

@@ -70,7 +70,8 @@ func readFile(dir, name string) ([]byte, error) {
 		return nil, &readError{path, err}
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, 4096)
+	// Most cgroup files hold a line; the buffer doubles for the rest.
+	buf := make([]byte, 512)
 	n := 0
 	for {
 		m, err := unix.Read(fd, buf[n:])

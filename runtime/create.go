@@ -59,9 +59,9 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", o.Bundle, err)
 	}
-	spec := o.Spec
+	spec, specJSON := o.Spec, []byte(nil)
 	if spec == nil {
-		spec, err = LoadSpec(bundle)
+		spec, specJSON, err = loadSpec(bundle)
 	} else if err = ValidateSpec(spec); err != nil {
 		err = fmt.Errorf("%s: %w", filepath.Join(bundle, "config.json"), err)
 	}
@@ -114,7 +114,13 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 		OCIVersion: spec.Version, ID: o.ID, Bundle: bundle, Rootfs: rootfs,
 		Created: time.Now().UTC(), Owner: owner, Annotations: spec.Annotations,
 		OwnPidNS: hasNS(spec, specs.PIDNamespace) && nsPath(spec, specs.PIDNamespace) == "",
-		Config:   spec, dir: dir, Status: StatusCreating,
+		Config:   specJSON, spec: spec, dir: dir, Status: StatusCreating,
+	}
+	if specJSON == nil {
+		if err := st.setSpec(spec); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
 	}
 	var cg cgroup.Manager
 	var init *child
@@ -187,6 +193,9 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	r.Trace.Stage("cgroup created and limits written (%s)", cgroup.Mode())
 	if o.BeforeSpawn != nil {
 		if err := o.BeforeSpawn(spec); err != nil {
+			return nil, err
+		}
+		if err := st.setSpec(spec); err != nil {
 			return nil, err
 		}
 		if ns, err = planNamespaces(spec); err != nil {

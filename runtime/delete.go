@@ -71,10 +71,12 @@ func (r *Runtime) delete(st *State, force bool) error {
 		}
 	}
 	var hookErr error
-	if st.Config != nil && st.Config.Hooks != nil && len(st.Config.Hooks.Poststop) > 0 {
+	if spec, err := st.Spec(); err != nil {
+		hookErr = err
+	} else if spec != nil && spec.Hooks != nil && len(spec.Hooks.Poststop) > 0 {
 		hs := st.SpecState()
 		hs.Status = specs.StateStopped
-		hookErr = runHooks("poststop", st.Config.Hooks.Poststop, hs)
+		hookErr = runHooks("poststop", spec.Hooks.Poststop, hs)
 	}
 	if err := os.RemoveAll(st.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("delete %s: remove state: %w", id, err)

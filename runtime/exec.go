@@ -60,11 +60,18 @@ func (r *Runtime) Exec(id string, o ExecOpts) (*Process, error) {
 	// against the caller's cgroup namespace, and on a cgroup2 mounted with
 	// nsdelegate the kernel refuses (ENOENT) to move a process from outside
 	// that namespace's root, which our cgroup is.
+	cspec, err := st.Spec()
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	if cspec == nil || cspec.Linux == nil {
+		return nil, fmt.Errorf("exec in %s: its record holds no config", id)
+	}
 	var ns nsPlan
 	ns.parentJoins = map[string]string{}
 	base := "/proc/" + strconv.Itoa(st.Pid) + "/ns/"
 	userns := false
-	for _, n := range st.Config.Linux.Namespaces {
+	for _, n := range cspec.Linux.Namespaces {
 		name := nsName[n.Type]
 		path := base + name
 		if n.Type == specs.UserNamespace {
@@ -109,7 +116,7 @@ func (r *Runtime) Exec(id string, o ExecOpts) (*Process, error) {
 	for i := 0; i < o.PreserveFDs; i++ {
 		so.preserve = append(so.preserve, os.NewFile(uintptr(3+i), "preserved"))
 	}
-	spec := *st.Config
+	spec := *cspec
 	spec.Process = proc
 	ch, err := spawn(so)
 	if err != nil {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -62,10 +63,14 @@ func runInit(sock syncSocket) error {
 	if err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
-	if m.Type != msgConfig || m.Config == nil {
+	if m.Type != msgConfig || len(m.Config) == 0 {
 		return fmt.Errorf("expected config, got %q", m.Type)
 	}
-	p := &initProc{cfg: m.Config, sock: sock, fifo: -1, fdDir: -1}
+	cfg := &initConfig{}
+	if err := json.Unmarshal(m.Config, cfg); err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	p := &initProc{cfg: cfg, sock: sock, fifo: -1, fdDir: -1}
 	p.trace = NewTracer(nil)
 	if fd, err := strconv.Atoi(os.Getenv("_PCR_TRACEFD")); err == nil {
 		p.trace = NewTracer(os.NewFile(uintptr(fd), "trace"))

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -374,7 +375,11 @@ func (c *child) handshake(cfg *initConfig, onPid func(int) error, onHooks func()
 			}
 			return nil
 		}
-		if err := c.sync.send(syncMsg{Type: msgConfig, Config: cfg}); err != nil {
+		data, err := json.Marshal(cfg)
+		if err != nil {
+			return fmt.Errorf("send config to init: %w", err)
+		}
+		if err := c.sync.send(syncMsg{Type: msgConfig, Config: data}); err != nil {
 			return fmt.Errorf("send config to init: %w", err)
 		}
 		return nil

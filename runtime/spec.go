@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,25 +13,32 @@ import (
 
 // LoadSpec reads and checks <bundle>/config.json.
 func LoadSpec(bundle string) (*specs.Spec, error) {
+	spec, _, err := loadSpec(bundle)
+	return spec, err
+}
+
+// loadSpec is LoadSpec that also returns the file's bytes, which create
+// records as they are.
+func loadSpec(bundle string) (*specs.Spec, []byte, error) {
 	path := filepath.Join(bundle, "config.json")
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if _, serr := os.Stat(bundle); serr != nil {
-			return nil, fmt.Errorf("bundle %s: %w", bundle, serr)
+			return nil, nil, fmt.Errorf("bundle %s: %w", bundle, serr)
 		}
-		return nil, fmt.Errorf("bundle %s has no config.json", bundle)
+		return nil, nil, fmt.Errorf("bundle %s has no config.json", bundle)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	spec := &specs.Spec{}
-	if err := json.Unmarshal(data, spec); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
+	spec, err := decodeSpec(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse %s: %w", path, err)
 	}
 	if err := ValidateSpec(spec); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return spec, nil
+	return spec, data, nil
 }
 
 // ValidateSpec checks what can be checked without touching the system.

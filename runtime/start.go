@@ -78,10 +78,14 @@ func (r *Runtime) start(st *State) error {
 		return fmt.Errorf("start %s: remove exec fifo: %w", id, err)
 	}
 	r.Trace.Stage("container started")
-	if h := st.Config.Hooks; h != nil && len(h.Poststart) > 0 {
+	spec, err := st.Spec()
+	if err != nil {
+		// The container runs; only its poststart hooks are unknown.
+		r.warnf("start %s: %v", id, err)
+	} else if spec != nil && spec.Hooks != nil && len(spec.Hooks.Poststart) > 0 {
 		hs := st.SpecState()
 		hs.Status = specs.StateRunning
-		if err := runHooks("poststart", h.Poststart, hs); err != nil {
+		if err := runHooks("poststart", spec.Hooks.Poststart, hs); err != nil {
 			// The spec says a failing poststart hook is only logged.
 			r.warnf("%v", err)
 		}

@@ -44,9 +44,12 @@ type syncMsg struct {
 	Error string `json:"error,omitempty"`
 	// ExecFailed classifies an error that stopped the payload's exec
 	// ("not-found" or "cannot-exec"), so callers can map it to 127/126.
-	ExecFailed string      `json:"execFailed,omitempty"`
-	Pid        int         `json:"pid,omitempty"`
-	Config     *initConfig `json:"config,omitempty"`
+	ExecFailed string `json:"execFailed,omitempty"`
+	Pid        int    `json:"pid,omitempty"`
+	// Config is an initConfig, encoded. Left as bytes here, so that the
+	// parent decoding its init's small replies never has encoding/json
+	// build the decoders of initConfig, which holds the whole spec.
+	Config json.RawMessage `json:"config,omitempty"`
 }
 
 // initConfig is everything the child needs; sent once so the child never
@@ -139,7 +142,6 @@ func (s syncSocket) recv() (syncMsg, []int, error) {
 	if limit == 0 {
 		limit = configMsgMax
 	}
-	buf := make([]byte, limit)
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	rc, err := s.f.SyscallConn()
 	if err != nil {
@@ -148,7 +150,16 @@ func (s syncSocket) recv() (syncMsg, []int, error) {
 	for {
 		var n, oobn, flags int
 		var rerr error
+		var buf []byte
 		if err := rc.Read(func(fd uintptr) bool {
+			// The packet's length first (MSG_TRUNC gives it whole): most
+			// are a few dozen bytes, and a buffer of the limit for each
+			// was 64 KB of heap apiece in the parent.
+			n, _, _, _, rerr = unix.Recvmsg(int(fd), nil, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+			if rerr != nil {
+				return rerr != unix.EAGAIN
+			}
+			buf = make([]byte, min(max(n, 1), limit))
 			n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
 			return rerr != unix.EAGAIN
 		}); err != nil {

@@ -40,8 +40,15 @@ func (r *Runtime) Update(id string, res *specs.LinuxResources) error {
 	if err := m.Apply(res); err != nil {
 		return fmt.Errorf("update container %s: %w", id, err)
 	}
-	if st.Config != nil && st.Config.Linux != nil {
-		st.Config.Linux.Resources = mergeResources(st.Config.Linux.Resources, res)
+	spec, err := st.Spec()
+	if err != nil {
+		return fmt.Errorf("update container %s: %w", id, err)
+	}
+	if spec != nil && spec.Linux != nil {
+		spec.Linux.Resources = mergeResources(spec.Linux.Resources, res)
+		if err := st.setSpec(spec); err != nil {
+			return fmt.Errorf("update container %s: %w", id, err)
+		}
 	}
 	st.Cgroup = m.State()
 	return st.save()

@@ -95,7 +95,14 @@ func execProcess(c *ctx, st *runtime.State) (*specs.Process, error) {
 	if len(args) == 0 {
 		return nil, c.usageErr("exec: a command is required (or --process)")
 	}
-	base := st.Config.Process
+	cspec, err := st.Spec()
+	if err != nil {
+		return nil, err
+	}
+	if cspec == nil || cspec.Process == nil {
+		return nil, fmt.Errorf("exec: container %s has no recorded process to start from", st.ID)
+	}
+	base := cspec.Process
 	p := &specs.Process{
 		Args: args, Env: append([]string{}, base.Env...), Cwd: base.Cwd, User: base.User,
 		Capabilities: base.Capabilities, Rlimits: base.Rlimits, NoNewPrivileges: base.NoNewPrivileges,
