@@ -5,8 +5,8 @@ package runtime
 // the fields and the encoder of every type reachable from it: for
 // specs.Spec that is some 150 types (Windows, VM, FreeBSD and the rest)
 // and 400 KB of pcr-oci run's 4 MiB peak RSS, for a spec of a few KB.
-// Here encoding/json only tokenizes, into maps and slices (UseNumber
-// keeps 64-bit values exact), and the fields are picked out by name.
+// Here parseJSON (jsonparse.go) reads it into maps and slices, numbers
+// kept exact as written, and the fields are picked out by name.
 //
 // It decodes what a Linux runtime uses: the top level, process, root,
 // mounts, hooks, annotations and linux. The solaris, windows, vm, zos
@@ -16,11 +16,8 @@ package runtime
 // the result equals encoding/json's.
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 
@@ -28,16 +25,8 @@ import (
 )
 
 func decodeSpec(data []byte) (*specs.Spec, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		if err == nil {
-			err = errors.New("data after the top-level value")
-		}
+	v, err := parseJSON(data)
+	if err != nil {
 		return nil, err
 	}
 	d := &jsonDecoder{}
@@ -359,7 +348,7 @@ func (d *jsonDecoder) fail(path, want string, v any) {
 		got = "an array"
 	case map[string]any:
 		got = "an object"
-	case json.Number:
+	case jsonNumber:
 		got = "the number " + string(v)
 	}
 	d.err = fmt.Errorf("%s: %s expected, got %s", path, want, got)
@@ -515,7 +504,7 @@ func (o jsonObject) strMap(key string) map[string]string {
 // number parses v, a JSON number, as encoding/json would into an integer
 // of that size and signedness: no fraction, no exponent, in range.
 func (d *jsonDecoder) number(v any, path string, bits int, signed bool) (uint64, bool) {
-	n, ok := v.(json.Number)
+	n, ok := v.(jsonNumber)
 	if !ok {
 		d.fail(path, "an integer", v)
 		return 0, false

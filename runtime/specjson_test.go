@@ -133,9 +133,10 @@ func TestDecodeSpecErrors(t *testing.T) {
 		{`{"mounts":{}}`, "config.mounts: an array expected, got an object"},
 		{`[]`, "config: an object expected, got an array"},
 		{`null`, "config: an object expected, got null"},
-		{`{"ociVersion":"1.0.2"} x`, "invalid character"},
+		{`{"ociVersion":"1.0.2"} x`, "invalid JSON at offset 23: data after the top-level value"},
 		{`{"ociVersion":"1.0.2"} {}`, "data after the top-level value"},
-		{`{"ociVersion":`, "EOF"},
+		{`{"ociVersion":`, "invalid JSON at offset 14: unexpected end of input looking for a value"},
+		{`{"ociVersion":"1.0.2",}`, "invalid JSON at offset 22: unexpected '}' looking for an object key"},
 	} {
 		_, err := decodeSpec([]byte(c.data))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -118,7 +118,7 @@ func (s *State) fifoPath() string { return filepath.Join(s.dir, fifoName) }
 // save writes state.json through a temp file and rename so a crash never
 // leaves half a record.
 func (s *State) save() error {
-	data, err := json.Marshal(s)
+	data, err := s.encode()
 	if err != nil {
 		return fmt.Errorf("save state of %s: %w", s.ID, err)
 	}

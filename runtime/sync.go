@@ -95,10 +95,7 @@ func newSyncPair() (parent, child *os.File, err error) {
 }
 
 func (s syncSocket) send(m syncMsg, fds ...int) error {
-	data, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
+	data := m.encode()
 	var oob []byte
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
@@ -191,8 +188,8 @@ func (s syncSocket) recv() (syncMsg, []int, error) {
 			}
 			return syncMsg{}, nil, fmt.Errorf("sync message over %d bytes: %.200q…", limit, buf)
 		}
-		var m syncMsg
-		if err := json.Unmarshal(buf[:n], &m); err != nil {
+		m, err := decodeSyncMsg(buf[:n])
+		if err != nil {
 			return syncMsg{}, fds, fmt.Errorf("bad sync message %q: %w", buf[:n], err)
 		}
 		return m, fds, nil
