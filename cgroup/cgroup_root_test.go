@@ -186,9 +186,9 @@ func TestRootLifecycle(t *testing.T) {
 	if stats.Pids.Current != 1 || stats.Pids.Limit != 16 || stats.Memory.Limit != 64<<20 {
 		t.Errorf("stats pids %+v memory limit %d", stats.Pids, stats.Memory.Limit)
 	}
-	ev, err := json.Marshal(map[string]any{"type": "stats", "id": name, "data": stats.RuncEventData()})
-	if err != nil {
-		t.Fatal(err)
+	ev := stats.AppendRuncEvent(nil)
+	if !json.Valid(ev) {
+		t.Fatalf("runc event data is not JSON: %s", ev)
 	}
 	if !strings.Contains(string(ev), `"pids":{"current":1,"limit":16}`) || !strings.Contains(string(ev), `"limit":67108864`) {
 		t.Errorf("runc event JSON: %s", ev)

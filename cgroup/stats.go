@@ -3,6 +3,8 @@ package cgroup
 import (
 	"strconv"
 	"strings"
+
+	"pcr/internal/jsonlite"
 )
 
 // Stats is one sample of a container's usage. Fields a host cannot provide
@@ -57,79 +59,73 @@ type BlkioEntry struct {
 	Value uint64 `json:"value"`
 }
 
-// RuncEventData shapes s like runc's events "data" object, so that
-// `pcr oci events --stats` prints what tools written for runc parse:
+// AppendRuncEvent appends s shaped like runc's events "data" object, so
+// that `pcr oci events --stats` prints what tools written for runc parse:
 // {"cpu":{"usage":{"total":..,"kernel":..,"user":..}},"memory":{"usage":{..}},"pids":{..},"blkio":{..}}.
-func (s *Stats) RuncEventData() any {
-	type cpuUsage struct {
-		Total  uint64   `json:"total,omitempty"`
-		Percpu []uint64 `json:"percpu,omitempty"`
-		Kernel uint64   `json:"kernel"`
-		User   uint64   `json:"user"`
-	}
-	type throttling struct {
-		Periods          uint64 `json:"periods,omitempty"`
-		ThrottledPeriods uint64 `json:"throttledPeriods,omitempty"`
-		ThrottledTime    uint64 `json:"throttledTime,omitempty"`
-	}
-	type cpu struct {
-		Usage      cpuUsage   `json:"usage,omitempty"`
-		Throttling throttling `json:"throttling,omitempty"`
-	}
-	type memEntry struct {
-		Limit   uint64 `json:"limit"`
-		Usage   uint64 `json:"usage,omitempty"`
-		Max     uint64 `json:"max,omitempty"`
-		Failcnt uint64 `json:"failcnt"`
-	}
-	type memory struct {
-		Cache uint64            `json:"cache,omitempty"`
-		Usage memEntry          `json:"usage,omitempty"`
-		Swap  memEntry          `json:"swap,omitempty"`
-		Raw   map[string]uint64 `json:"raw,omitempty"`
-	}
-	type pids struct {
-		Current uint64 `json:"current,omitempty"`
-		Limit   uint64 `json:"limit,omitempty"`
-	}
-	type blkioEntry struct {
-		Major uint64 `json:"major,omitempty"`
-		Minor uint64 `json:"minor,omitempty"`
-		Op    string `json:"op,omitempty"`
-		Value uint64 `json:"value,omitempty"`
-	}
-	type blkio struct {
-		IoServiceBytesRecursive []blkioEntry `json:"ioServiceBytesRecursive,omitempty"`
-		IoServicedRecursive     []blkioEntry `json:"ioServicedRecursive,omitempty"`
-	}
-	type data struct {
-		CPU    cpu    `json:"cpu"`
-		Memory memory `json:"memory"`
-		Pids   pids   `json:"pids"`
-		Blkio  blkio  `json:"blkio"`
-	}
-	conv := func(in []BlkioEntry) []blkioEntry {
-		out := make([]blkioEntry, len(in))
-		for i, e := range in {
-			out[i] = blkioEntry(e)
+// Zero counters are left out where runc leaves them out.
+func (s *Stats) AppendRuncEvent(b []byte) []byte {
+	uintIf := func(b []byte, k string, v uint64) []byte {
+		if v != 0 {
+			b = jsonlite.Uint(b, k, v)
 		}
-		return out
+		return b
 	}
-	return data{
-		CPU: cpu{
-			Usage:      cpuUsage{Total: s.CPU.UsageNS, Percpu: s.CPU.PerCPUNS, Kernel: s.CPU.SystemNS, User: s.CPU.UserNS},
-			Throttling: throttling{Periods: s.CPU.Periods, ThrottledPeriods: s.CPU.Throttled, ThrottledTime: s.CPU.ThrottledNS},
-		},
-		Memory: memory{
-			Cache: s.Memory.Cache,
-			Usage: memEntry{Limit: s.Memory.Limit, Usage: s.Memory.Usage, Max: s.Memory.MaxUsage, Failcnt: s.Memory.Failcnt},
-			// runc reports memory+swap here on both versions.
-			Swap: memEntry{Limit: s.Memory.SwapLimit, Usage: s.Memory.Usage + s.Memory.Swap},
-			Raw:  s.Memory.Raw,
-		},
-		Pids:  pids{Current: s.Pids.Current, Limit: s.Pids.Limit},
-		Blkio: blkio{IoServiceBytesRecursive: conv(s.Blkio.ServiceBytes), IoServicedRecursive: conv(s.Blkio.Serviced)},
+	memEntry := func(b []byte, limit, usage, max, failcnt uint64) []byte {
+		b = jsonlite.Uint(append(b, '{'), "limit", limit)
+		b = uintIf(uintIf(b, "usage", usage), "max", max)
+		return append(jsonlite.Uint(b, "failcnt", failcnt), '}')
 	}
+	blkio := func(b []byte, k string, es []BlkioEntry) []byte {
+		if len(es) == 0 {
+			return b
+		}
+		b = append(jsonlite.Key(b, k), '[')
+		for _, e := range es {
+			b = append(jsonlite.Comma(b), '{')
+			b = uintIf(uintIf(b, "major", e.Major), "minor", e.Minor)
+			if e.Op != "" {
+				b = jsonlite.String(b, "op", e.Op)
+			}
+			b = append(uintIf(b, "value", e.Value), '}')
+		}
+		return append(b, ']')
+	}
+
+	b = append(jsonlite.Key(append(b, '{'), "cpu"), '{')
+	b = append(jsonlite.Key(b, "usage"), '{')
+	b = uintIf(b, "total", s.CPU.UsageNS)
+	if len(s.CPU.PerCPUNS) > 0 {
+		b = append(jsonlite.Key(b, "percpu"), '[')
+		for _, n := range s.CPU.PerCPUNS {
+			b = strconv.AppendUint(jsonlite.Comma(b), n, 10)
+		}
+		b = append(b, ']')
+	}
+	b = append(jsonlite.Uint(jsonlite.Uint(b, "kernel", s.CPU.SystemNS), "user", s.CPU.UserNS), '}')
+	b = append(jsonlite.Key(b, "throttling"), '{')
+	b = uintIf(uintIf(uintIf(b, "periods", s.CPU.Periods), "throttledPeriods", s.CPU.Throttled), "throttledTime", s.CPU.ThrottledNS)
+	b = append(b, '}', '}')
+
+	b = append(jsonlite.Key(b, "memory"), '{')
+	b = uintIf(b, "cache", s.Memory.Cache)
+	m := s.Memory
+	b = memEntry(jsonlite.Key(b, "usage"), m.Limit, m.Usage, m.MaxUsage, m.Failcnt)
+	// runc reports memory+swap here on both versions.
+	b = memEntry(jsonlite.Key(b, "swap"), m.SwapLimit, m.Usage+m.Swap, 0, 0)
+	if len(m.Raw) > 0 {
+		b = append(jsonlite.Key(b, "raw"), '{')
+		for _, k := range jsonlite.SortedKeys(m.Raw) {
+			b = jsonlite.Uint(b, k, m.Raw[k])
+		}
+		b = append(b, '}')
+	}
+	b = append(b, '}')
+
+	b = append(jsonlite.Key(b, "pids"), '{')
+	b = append(uintIf(uintIf(b, "current", s.Pids.Current), "limit", s.Pids.Limit), '}')
+	b = append(jsonlite.Key(b, "blkio"), '{')
+	b = blkio(blkio(b, "ioServiceBytesRecursive", s.Blkio.ServiceBytes), "ioServicedRecursive", s.Blkio.Serviced)
+	return append(b, '}', '}')
 }
 
 // parseBlkioV1 reads blkio.throttle.io_service* lines "8:0 Read 4096".

@@ -228,7 +228,10 @@ func TestV1StatsAndEvents(t *testing.T) {
 	if len(s.Blkio.ServiceBytes) != 2 || s.Blkio.ServiceBytes[1] != (BlkioEntry{8, 0, "Write", 200}) {
 		t.Errorf("blkio %+v", s.Blkio)
 	}
-	ev, _ := json.Marshal(s.RuncEventData())
+	ev := s.AppendRuncEvent(nil)
+	if !json.Valid(ev) {
+		t.Fatalf("event data is not JSON: %s", ev)
+	}
 	for _, want := range []string{
 		`"cpu":{"usage":{"total":3000,"percpu":[1000,2000],"kernel":1000,"user":2000},"throttling":{"periods":10,"throttledPeriods":3,"throttledTime":500}}`,
 		`"usage":{"limit":8192,"usage":4096,"max":6000,"failcnt":2}`,

@@ -230,7 +230,10 @@ func TestV2Stats(t *testing.T) {
 	if len(s.Blkio.ServiceBytes) != 2 || len(s.Blkio.Serviced) != 2 || s.Blkio.Serviced[1] != (BlkioEntry{8, 0, "Write", 2}) {
 		t.Errorf("blkio %+v", s.Blkio)
 	}
-	ev, _ := json.Marshal(map[string]any{"type": "stats", "id": "c1", "data": s.RuncEventData()})
+	ev := s.AppendRuncEvent(nil)
+	if !json.Valid(ev) {
+		t.Fatalf("event data is not JSON: %s", ev)
+	}
 	if !strings.Contains(string(ev), `"cpu":{"usage":{"total":30000,"kernel":10000,"user":20000}`) ||
 		!strings.Contains(string(ev), `"pids":{"current":3,"limit":10}`) {
 		t.Errorf("event %s", ev)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -106,13 +105,9 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	}
 	defer unlock()
 
-	owner := ""
-	if u, err := user.LookupId(strconv.Itoa(os.Geteuid())); err == nil {
-		owner = u.Username
-	}
 	st := &State{
 		OCIVersion: spec.Version, ID: o.ID, Bundle: bundle, Rootfs: rootfs,
-		Created: time.Now().UTC(), Owner: owner, Annotations: spec.Annotations,
+		Created: time.Now().UTC(), Annotations: spec.Annotations,
 		OwnPidNS: hasNS(spec, specs.PIDNamespace) && nsPath(spec, specs.PIDNamespace) == "",
 		Config:   specJSON, spec: spec, dir: dir, Status: StatusCreating,
 	}

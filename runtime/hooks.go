@@ -3,7 +3,6 @@ package runtime
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -18,10 +17,7 @@ func runHooks(kind string, hooks []specs.Hook, st specs.State) error {
 	if len(hooks) == 0 {
 		return nil
 	}
-	data, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
+	data := appendSpecsState(nil, &st)
 	for i, h := range hooks {
 		if err := runHook(h, data); err != nil {
 			return fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -66,8 +65,8 @@ func runInit(sock syncSocket) error {
 	if m.Type != msgConfig || len(m.Config) == 0 {
 		return fmt.Errorf("expected config, got %q", m.Type)
 	}
-	cfg := &initConfig{}
-	if err := json.Unmarshal(m.Config, cfg); err != nil {
+	cfg, err := decodeInitConfig(m.Config)
+	if err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
 	p := &initProc{cfg: cfg, sock: sock, fifo: -1, fdDir: -1}

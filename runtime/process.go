@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -375,11 +374,7 @@ func (c *child) handshake(cfg *initConfig, onPid func(int) error, onHooks func()
 			}
 			return nil
 		}
-		data, err := json.Marshal(cfg)
-		if err != nil {
-			return fmt.Errorf("send config to init: %w", err)
-		}
-		if err := c.sync.send(syncMsg{Type: msgConfig, Config: data}); err != nil {
+		if err := c.sync.send(syncMsg{Type: msgConfig, Config: cfg.encode()}); err != nil {
 			return fmt.Errorf("send config to init: %w", err)
 		}
 		return nil

@@ -4,7 +4,6 @@
 package runtime
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,8 +65,8 @@ func (r *Runtime) Load(id string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load container %s: %w", id, err)
 	}
-	st := &State{}
-	if err := json.Unmarshal(data, st); err != nil {
+	st, err := decodeState(data)
+	if err != nil {
 		return nil, fmt.Errorf("load container %s: parse %s: %w", id, stateFile, err)
 	}
 	st.dir = dir

@@ -5,7 +5,7 @@ package runtime
 // the fields and the encoder of every type reachable from it: for
 // specs.Spec that is some 150 types (Windows, VM, FreeBSD and the rest)
 // and 400 KB of pcr-oci run's 4 MiB peak RSS, for a spec of a few KB.
-// Here parseJSON (jsonparse.go) reads it into maps and slices, numbers
+// Here jsonlite.Parse reads it into maps and slices, numbers
 // kept exact as written, and the fields are picked out by name.
 //
 // It decodes what a Linux runtime uses: the top level, process, root,
@@ -22,10 +22,12 @@ import (
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"pcr/internal/jsonlite"
 )
 
 func decodeSpec(data []byte) (*specs.Spec, error) {
-	v, err := parseJSON(data)
+	v, err := jsonlite.Parse(data)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +350,7 @@ func (d *jsonDecoder) fail(path, want string, v any) {
 		got = "an array"
 	case map[string]any:
 		got = "an object"
-	case jsonNumber:
+	case jsonlite.Number:
 		got = "the number " + string(v)
 	}
 	d.err = fmt.Errorf("%s: %s expected, got %s", path, want, got)
@@ -504,7 +506,7 @@ func (o jsonObject) strMap(key string) map[string]string {
 // number parses v, a JSON number, as encoding/json would into an integer
 // of that size and signedness: no fraction, no exponent, in range.
 func (d *jsonDecoder) number(v any, path string, bits int, signed bool) (uint64, bool) {
-	n, ok := v.(jsonNumber)
+	n, ok := v.(jsonlite.Number)
 	if !ok {
 		d.fail(path, "an integer", v)
 		return 0, false

@@ -186,7 +186,7 @@ func TestStateRecordsConfigBytes(t *testing.T) {
 		config  string
 		wantErr bool
 	}{{"", false}, {"null", false}, {`{"process":7}`, true}} {
-		st := &State{ID: "c2", Config: json.RawMessage(c.config)}
+		st := &State{ID: "c2", Config: rawJSON(c.config)}
 		spec, err := st.Spec()
 		if (err != nil) != c.wantErr || (err == nil && spec != nil) {
 			t.Errorf("Spec() of config %q = %v, %v", c.config, spec, err)

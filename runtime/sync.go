@@ -19,7 +19,6 @@ package runtime
 // the child died, and the parent reports why.
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -49,7 +48,7 @@ type syncMsg struct {
 	// Config is an initConfig, encoded. Left as bytes here, so that the
 	// parent decoding its init's small replies never has encoding/json
 	// build the decoders of initConfig, which holds the whole spec.
-	Config json.RawMessage `json:"config,omitempty"`
+	Config rawJSON `json:"config,omitempty"`
 }
 
 // initConfig is everything the child needs; sent once so the child never

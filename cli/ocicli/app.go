@@ -5,7 +5,6 @@
 package ocicli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"pcr/internal/jsonlite"
 	"pcr/runtime"
 )
 
@@ -232,8 +232,8 @@ func (c *ctx) needID() (string, error) {
 	return c.args[0], nil
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+// printJSON prints data, compact JSON, laid out as runc prints it.
+func printJSON(w io.Writer, data []byte) error {
+	_, err := w.Write(append(jsonlite.Indent(nil, data, "", "  "), '\n'))
+	return err
 }

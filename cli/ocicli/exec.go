@@ -1,7 +1,6 @@
 package ocicli
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -79,8 +78,8 @@ func execProcess(c *ctx, st *runtime.State) (*specs.Process, error) {
 		if err != nil {
 			return nil, fmt.Errorf("exec: %w", err)
 		}
-		p := &specs.Process{}
-		if err := json.Unmarshal(data, p); err != nil {
+		p, err := runtime.DecodeProcess(data)
+		if err != nil {
 			return nil, fmt.Errorf("exec: parse %s: %w", path, err)
 		}
 		if len(p.Args) == 0 {

@@ -1,7 +1,6 @@
 package ocicli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"pcr/internal/jsonlite"
 	"pcr/runtime"
 )
 
@@ -28,10 +28,28 @@ type runcState struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
+// appendJSON writes s as json.Marshal would.
+func (s runcState) appendJSON(b []byte) []byte {
+	created, _ := s.Created.MarshalJSON()
+	b = append(b, '{')
+	b = jsonlite.String(b, "ociVersion", s.OCIVersion)
+	b = jsonlite.String(b, "id", s.ID)
+	b = jsonlite.Int(b, "pid", int64(s.Pid))
+	b = jsonlite.String(b, "status", s.Status)
+	b = jsonlite.String(b, "bundle", s.Bundle)
+	b = jsonlite.String(b, "rootfs", s.Rootfs)
+	b = jsonlite.Raw(b, "created", created)
+	b = jsonlite.String(b, "owner", s.Owner)
+	if len(s.Annotations) > 0 {
+		b = jsonlite.AppendStringMap(jsonlite.Key(b, "annotations"), s.Annotations)
+	}
+	return append(b, '}')
+}
+
 func toRuncState(st *runtime.State) runcState {
 	ss := st.SpecState()
 	return runcState{OCIVersion: ss.Version, ID: st.ID, Pid: ss.Pid, Status: st.Status, Bundle: st.Bundle,
-		Rootfs: st.Rootfs, Created: st.Created, Owner: st.Owner, Annotations: st.Annotations}
+		Rootfs: st.Rootfs, Created: st.Created, Owner: st.OwnerName(), Annotations: st.Annotations}
 }
 
 func stateCommand() *command {
@@ -42,7 +60,7 @@ func stateCommand() *command {
 			if err != nil {
 				return err
 			}
-			return printJSON(c.app.Stdout, toRuncState(st))
+			return printJSON(c.app.Stdout, toRuncState(st).appendJSON(nil))
 		}),
 	}
 }
@@ -72,12 +90,11 @@ func listCommand() *command {
 					fmt.Fprintln(c.app.Stdout, st.ID)
 				}
 			case c.String("format") == "json":
-				out := make([]runcState, 0, len(list))
+				out := []byte{'['}
 				for _, st := range list {
-					out = append(out, toRuncState(st))
+					out = toRuncState(st).appendJSON(jsonlite.Comma(out))
 				}
-				data, _ := json.Marshal(out)
-				fmt.Fprintln(c.app.Stdout, string(data))
+				fmt.Fprintln(c.app.Stdout, string(append(out, ']')))
 			case c.String("format") == "table":
 				rows := [][]string{{"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"}}
 				for _, st := range list {
@@ -110,11 +127,11 @@ func psCommand() *command {
 				return err
 			}
 			if c.String("format") == "json" {
-				if pids == nil {
-					pids = []int{}
+				out := []byte{'['}
+				for _, p := range pids {
+					out = strconv.AppendInt(jsonlite.Comma(out), int64(p), 10)
 				}
-				data, _ := json.Marshal(pids)
-				fmt.Fprintln(c.app.Stdout, string(data))
+				fmt.Fprintln(c.app.Stdout, string(append(out, ']')))
 				return nil
 			}
 			psArgs := c.args[1:]
@@ -174,8 +191,10 @@ func eventsCommand() *command {
 				if err != nil {
 					return err
 				}
-				data, _ := json.Marshal(map[string]any{"type": "stats", "id": id, "data": s.RuncEventData()})
-				fmt.Fprintln(c.app.Stdout, string(data))
+				ev := jsonlite.String([]byte{'{'}, "type", "stats")
+				ev = jsonlite.String(ev, "id", id)
+				ev = append(s.AppendRuncEvent(jsonlite.Key(ev, "data")), '}')
+				fmt.Fprintln(c.app.Stdout, string(ev))
 				if c.Bool("stats") {
 					return nil
 				}
@@ -188,7 +207,7 @@ func eventsCommand() *command {
 func featuresCommand() *command {
 	return &command{
 		name: "features", usage: "print what this runtime supports as JSON",
-		run: func(c *ctx) error { return printJSON(c.app.Stdout, runtime.Features()) },
+		run: func(c *ctx) error { return printJSON(c.app.Stdout, runtime.FeaturesJSON(runtime.Features())) },
 	}
 }
 
@@ -204,10 +223,7 @@ func specCommand() *command {
 			if _, err := os.Stat(path); err == nil {
 				return fmt.Errorf("spec: %s already exists; remove it first", path)
 			}
-			data, err := json.MarshalIndent(runtime.DefaultSpec(c.Bool("rootless")), "", "\t")
-			if err != nil {
-				return err
-			}
+			data := jsonlite.Indent(nil, runtime.SpecJSON(runtime.DefaultSpec(c.Bool("rootless"))), "", "\t")
 			if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 				return fmt.Errorf("spec: %w", err)
 			}

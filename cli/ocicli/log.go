@@ -1,11 +1,12 @@
 package ocicli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"pcr/internal/jsonlite"
 )
 
 // logSink writes warnings and errors to stderr and the --log file in runc's formats.
@@ -33,7 +34,9 @@ func (s *logSink) Write(p []byte) (int, error) {
 func (s *logSink) emit(level, msg string) {
 	if s.file != nil {
 		if s.json {
-			line, _ := json.Marshal(map[string]string{"level": level, "msg": msg, "time": time.Now().Format(time.RFC3339Nano)})
+			line := jsonlite.String([]byte{'{'}, "level", level)
+			line = jsonlite.String(line, "msg", msg)
+			line = append(jsonlite.String(line, "time", time.Now().Format(time.RFC3339Nano)), '}')
 			fmt.Fprintf(s.file, "%s\n", line)
 		} else {
 			fmt.Fprintf(s.file, "time=%q level=%s msg=%q\n", time.Now().Format(time.RFC3339Nano), level, msg)

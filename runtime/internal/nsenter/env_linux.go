@@ -1,12 +1,13 @@
 package nsenter
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/jsonlite"
 )
 
 // Environment variables read by the constructor in nsenter.c.
@@ -104,9 +105,18 @@ type Message struct {
 
 // ParseMessage decodes one sync-fd line written by the constructor.
 func ParseMessage(line []byte) (Message, error) {
-	var m Message
-	if err := json.Unmarshal(line, &m); err != nil {
+	v, err := jsonlite.Parse(line)
+	if err != nil {
 		return Message{}, fmt.Errorf("nsenter: parse sync message %q: %w", line, err)
+	}
+	obj, _ := v.(map[string]any)
+	var m Message
+	m.Type, _ = obj["type"].(string)
+	m.Error, _ = obj["error"].(string)
+	if n, ok := obj["pid"].(jsonlite.Number); ok {
+		if m.Pid, err = strconv.Atoi(string(n)); err != nil {
+			return Message{}, fmt.Errorf("nsenter: parse sync message %q: bad pid", line)
+		}
 	}
 	switch m.Type {
 	case "pid":

@@ -1,13 +1,18 @@
-package runtime
+// Package jsonlite reads and writes JSON without reflection, for the
+// binaries that start on every container operation. encoding/json, once
+// linked, adds half a megabyte of code and tables to pcr-oci, and this
+// kernel maps a binary's pages 64 KiB at a time, so most of it becomes
+// resident on every run.
+//
+// Parse reads a document into maps, slices, strings, exact numbers,
+// booleans and nil; the Append functions write values and objects.
+package jsonlite
 
-// parseJSON is a strict JSON (RFC 8259) parser into maps, slices, strings,
-// numbers (as jsonNumber, exact), booleans and nil: what encoding/json
+// Parse is a strict JSON (RFC 8259) parser into maps, slices, strings,
+// numbers (as Number, exact), booleans and nil: what encoding/json
 // gives for `any` with UseNumber, without its reflection-driven decoder.
-// `pcr-oci run` decodes its config and its init's replies with it, and
-// never runs encoding/json: that code and the type data it walks stay out
-// of the process's pages.
 // Like encoding/json, it keeps the last of duplicate keys and turns
-// invalid UTF-8 in strings into U+FFFD; jsonparse_test.go checks it
+// invalid UTF-8 in strings into U+FFFD; parse_test.go checks it
 // against encoding/json on valid and invalid documents.
 
 import (
@@ -17,21 +22,21 @@ import (
 	"unicode/utf8"
 )
 
-// jsonNumber is a number as written, checked against JSON's grammar.
-type jsonNumber string
+// Number is a number as written, checked against JSON's grammar.
+type Number string
 
-// jsonMaxDepth bounds nesting, as encoding/json does (10000), so a hostile
+// maxDepth bounds nesting, as encoding/json does (10000), so a hostile
 // document cannot exhaust the stack.
-const jsonMaxDepth = 10000
+const maxDepth = 10000
 
-type jsonParser struct {
+type parser struct {
 	data  []byte
 	pos   int
 	depth int
 }
 
-func parseJSON(data []byte) (any, error) {
-	p := &jsonParser{data: data}
+func Parse(data []byte) (any, error) {
+	p := &parser{data: data}
 	v, err := p.value()
 	if err != nil {
 		return nil, err
@@ -43,18 +48,18 @@ func parseJSON(data []byte) (any, error) {
 	return v, nil
 }
 
-func (p *jsonParser) errorf(what string) error {
+func (p *parser) errorf(what string) error {
 	return errors.New("invalid JSON at offset " + strconv.Itoa(p.pos) + ": " + what)
 }
 
-func (p *jsonParser) unexpected(context string) error {
+func (p *parser) unexpected(context string) error {
 	if p.pos >= len(p.data) {
 		return p.errorf("unexpected end of input " + context)
 	}
 	return p.errorf("unexpected " + strconv.QuoteRune(rune(p.data[p.pos])) + " " + context)
 }
 
-func (p *jsonParser) space() {
+func (p *parser) space() {
 	for p.pos < len(p.data) {
 		switch p.data[p.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -65,7 +70,7 @@ func (p *jsonParser) space() {
 	}
 }
 
-func (p *jsonParser) value() (any, error) {
+func (p *parser) value() (any, error) {
 	p.space()
 	if p.pos >= len(p.data) {
 		return nil, p.unexpected("looking for a value")
@@ -89,7 +94,7 @@ func (p *jsonParser) value() (any, error) {
 	return nil, p.unexpected("looking for a value")
 }
 
-func (p *jsonParser) literal(word string) error {
+func (p *parser) literal(word string) error {
 	if len(p.data)-p.pos < len(word) || string(p.data[p.pos:p.pos+len(word)]) != word {
 		for i := 0; i < len(word) && p.pos < len(p.data) && p.data[p.pos] == word[i]; i++ {
 			p.pos++
@@ -100,14 +105,14 @@ func (p *jsonParser) literal(word string) error {
 	return nil
 }
 
-func (p *jsonParser) nest() error {
-	if p.depth++; p.depth > jsonMaxDepth {
+func (p *parser) nest() error {
+	if p.depth++; p.depth > maxDepth {
 		return p.errorf("nested too deeply")
 	}
 	return nil
 }
 
-func (p *jsonParser) object() (any, error) {
+func (p *parser) object() (any, error) {
 	if err := p.nest(); err != nil {
 		return nil, err
 	}
@@ -154,7 +159,7 @@ func (p *jsonParser) object() (any, error) {
 	}
 }
 
-func (p *jsonParser) array() (any, error) {
+func (p *parser) array() (any, error) {
 	if err := p.nest(); err != nil {
 		return nil, err
 	}
@@ -188,7 +193,7 @@ func (p *jsonParser) array() (any, error) {
 	}
 }
 
-func (p *jsonParser) digits() int {
+func (p *parser) digits() int {
 	start := p.pos
 	for p.pos < len(p.data) && '0' <= p.data[p.pos] && p.data[p.pos] <= '9' {
 		p.pos++
@@ -196,7 +201,7 @@ func (p *jsonParser) digits() int {
 	return p.pos - start
 }
 
-func (p *jsonParser) number() (any, error) {
+func (p *parser) number() (any, error) {
 	start := p.pos
 	if p.data[p.pos] == '-' {
 		p.pos++
@@ -221,11 +226,11 @@ func (p *jsonParser) number() (any, error) {
 			return nil, p.unexpected("in an exponent")
 		}
 	}
-	return jsonNumber(p.data[start:p.pos]), nil
+	return Number(p.data[start:p.pos]), nil
 }
 
 // str reads a string at p.pos (its opening quote).
-func (p *jsonParser) str() (string, error) {
+func (p *parser) str() (string, error) {
 	p.pos++ // "
 	start := p.pos
 	// The common case: no escapes, all ASCII or valid UTF-8.
@@ -269,7 +274,7 @@ func (p *jsonParser) str() (string, error) {
 }
 
 // escape reads one escape sequence at p.pos (its backslash).
-func (p *jsonParser) escape() (rune, error) {
+func (p *parser) escape() (rune, error) {
 	p.pos++
 	if p.pos >= len(p.data) {
 		return 0, p.errorf("unexpected end of input in a string escape")
@@ -314,7 +319,7 @@ func (p *jsonParser) escape() (rune, error) {
 	return 0, p.errorf("bad escape " + strconv.QuoteRune(rune(c)) + " in a string")
 }
 
-func (p *jsonParser) hex4() (rune, bool) {
+func (p *parser) hex4() (rune, bool) {
 	if len(p.data)-p.pos < 4 {
 		return 0, false
 	}
@@ -334,4 +339,65 @@ func (p *jsonParser) hex4() (rune, bool) {
 	}
 	p.pos += 4
 	return r, true
+}
+
+// ParseObjectRaw parses data, which must be an object, and also returns
+// the bytes of its member keep as they were written (nil when absent or
+// null): a part passed on to another reader unchanged.
+func ParseObjectRaw(data []byte, keep string) (map[string]any, []byte, error) {
+	p := &parser{data: data}
+	p.space()
+	if p.pos >= len(p.data) || p.data[p.pos] != '{' {
+		return nil, nil, p.unexpected("looking for an object")
+	}
+	p.pos++
+	members := map[string]any{}
+	var raw []byte
+	for first := true; ; first = false {
+		p.space()
+		if first && p.pos < len(p.data) && p.data[p.pos] == '}' {
+			p.pos++
+			break
+		}
+		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+			return nil, nil, p.unexpected("looking for an object key")
+		}
+		k, err := p.str()
+		if err != nil {
+			return nil, nil, err
+		}
+		p.space()
+		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+			return nil, nil, p.unexpected("after an object key")
+		}
+		p.pos++
+		p.space()
+		start := p.pos
+		v, err := p.value()
+		if err != nil {
+			return nil, nil, err
+		}
+		members[k] = v
+		if k == keep {
+			raw = nil
+			if v != nil {
+				raw = append([]byte(nil), data[start:p.pos]...)
+			}
+		}
+		p.space()
+		if p.pos < len(p.data) && p.data[p.pos] == ',' {
+			p.pos++
+			continue
+		}
+		if p.pos < len(p.data) && p.data[p.pos] == '}' {
+			p.pos++
+			break
+		}
+		return nil, nil, p.unexpected("after an object value")
+	}
+	p.space()
+	if p.pos < len(p.data) {
+		return nil, nil, p.errorf("data after the top-level value")
+	}
+	return members, raw, nil
 }

@@ -1,4 +1,4 @@
-package runtime
+package jsonlite
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 )
 
 // fromEncodingJSON decodes data as encoding/json does for `any` with
-// UseNumber, numbers turned into jsonNumber, for comparison.
+// UseNumber, numbers turned into Number, for comparison.
 func fromEncodingJSON(data []byte) (any, error) {
 	if !json.Valid(data) {
 		return nil, os.ErrInvalid
@@ -25,7 +25,7 @@ func fromEncodingJSON(data []byte) (any, error) {
 	conv = func(v any) any {
 		switch v := v.(type) {
 		case json.Number:
-			return jsonNumber(v)
+			return Number(v)
 		case map[string]any:
 			for k, e := range v {
 				v[k] = conv(e)
@@ -57,13 +57,13 @@ func TestParseJSONMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatalf("encoding/json rejects %q: %v", doc, err)
 		}
-		got, err := parseJSON([]byte(doc))
+		got, err := Parse([]byte(doc))
 		if err != nil {
-			t.Errorf("parseJSON(%q): %v", doc, err)
+			t.Errorf("Parse(%q): %v", doc, err)
 			continue
 		}
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("parseJSON(%q) = %#v, encoding/json gives %#v", doc, got, want)
+			t.Errorf("Parse(%q) = %#v, encoding/json gives %#v", doc, got, want)
 		}
 	}
 	invalid := []string{
@@ -76,8 +76,8 @@ func TestParseJSONMatchesEncodingJSON(t *testing.T) {
 		if _, err := fromEncodingJSON([]byte(doc)); err == nil {
 			t.Fatalf("encoding/json accepts %q", doc)
 		}
-		if v, err := parseJSON([]byte(doc)); err == nil {
-			t.Errorf("parseJSON(%q) = %#v, want an error", doc, v)
+		if v, err := Parse([]byte(doc)); err == nil {
+			t.Errorf("Parse(%q) = %#v, want an error", doc, v)
 		}
 	}
 }
@@ -90,30 +90,11 @@ func TestParseJSONErrorsSayWhere(t *testing.T) {
 		{"\"a\x01\"", `invalid JSON at offset 2: control character '\x01' in a string`},
 		{`"a\qb"`, `invalid JSON at offset 3: bad escape 'q' in a string`},
 		{`1.`, "invalid JSON at offset 2: unexpected end of input after a decimal point"},
-		{strings.Repeat("[", jsonMaxDepth+1), "nested too deeply"},
+		{strings.Repeat("[", maxDepth+1), "nested too deeply"},
 	} {
-		_, err := parseJSON([]byte(c.doc))
+		_, err := Parse([]byte(c.doc))
 		if err == nil || err.Error() != c.want && !strings.Contains(err.Error(), c.want) {
-			t.Errorf("parseJSON(%q) = %v, want %q", c.doc, err, c.want)
-		}
-	}
-}
-
-// Every config.json the repository carries parses as encoding/json has it.
-func TestParseJSONOnTheSpecsWeShip(t *testing.T) {
-	data, err := json.Marshal(DefaultSpec(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	indented, err := json.MarshalIndent(DefaultSpec(true), "", "\t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, doc := range [][]byte{data, indented} {
-		want, _ := fromEncodingJSON(doc)
-		got, err := parseJSON(doc)
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("parseJSON of a default spec differs from encoding/json (err %v)", err)
+			t.Errorf("Parse(%q) = %v, want %q", c.doc, err, c.want)
 		}
 	}
 }
