@@ -198,18 +198,10 @@ func FeaturesJSON(f *features.Features) []byte { return appendFeaturesFeatures(n
 // DecodeProcess reads a process.json (`exec --process`): the process
 // object of a spec, decoded as decodeSpec decodes config.process.
 func DecodeProcess(data []byte) (*specs.Process, error) {
-	v, err := jsonlite.Parse(data)
+	o, err := decodeTop(data, "process")
 	if err != nil {
 		return nil, err
 	}
-	d := &jsonDecoder{}
-	o, ok := d.object(v, "process")
-	if !ok {
-		if d.err == nil {
-			d.err = fmt.Errorf("process: an object expected, got null")
-		}
-		return nil, d.err
-	}
 	p := decodeProcess(o)
-	return p, d.err
+	return p, o.d.err
 }

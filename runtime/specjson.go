@@ -26,19 +26,29 @@ import (
 	"pcr/internal/jsonlite"
 )
 
-func decodeSpec(data []byte) (*specs.Spec, error) {
+// decodeTop parses data, which must hold an object, named path in errors.
+func decodeTop(data []byte, path string) (jsonObject, error) {
 	v, err := jsonlite.Parse(data)
+	if err != nil {
+		return jsonObject{}, err
+	}
+	d := &jsonDecoder{}
+	o, ok := d.object(v, path)
+	if !ok {
+		if d.err == nil {
+			d.err = errors.New(path + ": an object expected, got null")
+		}
+		return jsonObject{}, d.err
+	}
+	return o, nil
+}
+
+func decodeSpec(data []byte) (*specs.Spec, error) {
+	top, err := decodeTop(data, "config")
 	if err != nil {
 		return nil, err
 	}
-	d := &jsonDecoder{}
-	top, ok := d.object(v, "config")
-	if !ok {
-		if d.err == nil {
-			d.err = errors.New("config: an object expected, got null")
-		}
-		return nil, d.err
-	}
+	d := top.d
 	s := &specs.Spec{
 		Version:     top.str("ociVersion"),
 		Hostname:    top.str("hostname"),

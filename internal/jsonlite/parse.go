@@ -113,6 +113,16 @@ func (p *parser) nest() error {
 }
 
 func (p *parser) object() (any, error) {
+	m, err := p.members("", nil)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// members reads an object at p.pos (its opening brace); when keep is
+// not empty, *raw gets that member's bytes as written (nil for null).
+func (p *parser) members(keep string, raw *[]byte) (map[string]any, error) {
 	if err := p.nest(); err != nil {
 		return nil, err
 	}
@@ -138,11 +148,19 @@ func (p *parser) object() (any, error) {
 			return nil, p.unexpected("after an object key")
 		}
 		p.pos++
+		p.space()
+		start := p.pos
 		v, err := p.value()
 		if err != nil {
 			return nil, err
 		}
 		m[k] = v
+		if keep != "" && k == keep {
+			*raw = nil
+			if v != nil {
+				*raw = append([]byte(nil), p.data[start:p.pos]...)
+			}
+		}
 		p.space()
 		if p.pos < len(p.data) {
 			switch p.data[p.pos] {
@@ -350,50 +368,10 @@ func ParseObjectRaw(data []byte, keep string) (map[string]any, []byte, error) {
 	if p.pos >= len(p.data) || p.data[p.pos] != '{' {
 		return nil, nil, p.unexpected("looking for an object")
 	}
-	p.pos++
-	members := map[string]any{}
 	var raw []byte
-	for first := true; ; first = false {
-		p.space()
-		if first && p.pos < len(p.data) && p.data[p.pos] == '}' {
-			p.pos++
-			break
-		}
-		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-			return nil, nil, p.unexpected("looking for an object key")
-		}
-		k, err := p.str()
-		if err != nil {
-			return nil, nil, err
-		}
-		p.space()
-		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
-			return nil, nil, p.unexpected("after an object key")
-		}
-		p.pos++
-		p.space()
-		start := p.pos
-		v, err := p.value()
-		if err != nil {
-			return nil, nil, err
-		}
-		members[k] = v
-		if k == keep {
-			raw = nil
-			if v != nil {
-				raw = append([]byte(nil), data[start:p.pos]...)
-			}
-		}
-		p.space()
-		if p.pos < len(p.data) && p.data[p.pos] == ',' {
-			p.pos++
-			continue
-		}
-		if p.pos < len(p.data) && p.data[p.pos] == '}' {
-			p.pos++
-			break
-		}
-		return nil, nil, p.unexpected("after an object value")
+	members, err := p.members(keep, &raw)
+	if err != nil {
+		return nil, nil, err
 	}
 	p.space()
 	if p.pos < len(p.data) {
