@@ -161,20 +161,30 @@ func (p *parser) members(keep string, raw *[]byte) (map[string]any, error) {
 				*raw = append([]byte(nil), p.data[start:p.pos]...)
 			}
 		}
-		p.space()
-		if p.pos < len(p.data) {
-			switch p.data[p.pos] {
-			case ',':
-				p.pos++
-				continue
-			case '}':
-				p.pos++
-				p.depth--
-				return m, nil
-			}
+		if more, ok := p.separator('}'); !ok {
+			return nil, p.unexpected("after an object value")
+		} else if !more {
+			return m, nil
 		}
-		return nil, p.unexpected("after an object value")
 	}
+}
+
+// separator reads what follows a member or an element: a comma (more
+// follow) or close (the end of the object or array); !ok for anything else.
+func (p *parser) separator(close byte) (more, ok bool) {
+	p.space()
+	if p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+			return true, true
+		case close:
+			p.pos++
+			p.depth--
+			return false, true
+		}
+	}
+	return false, false
 }
 
 func (p *parser) array() (any, error) {
@@ -195,19 +205,11 @@ func (p *parser) array() (any, error) {
 			return nil, err
 		}
 		a = append(a, v)
-		p.space()
-		if p.pos < len(p.data) {
-			switch p.data[p.pos] {
-			case ',':
-				p.pos++
-				continue
-			case ']':
-				p.pos++
-				p.depth--
-				return a, nil
-			}
+		if more, ok := p.separator(']'); !ok {
+			return nil, p.unexpected("after an array element")
+		} else if !more {
+			return a, nil
 		}
-		return nil, p.unexpected("after an array element")
 	}
 }
 
