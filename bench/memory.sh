@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # memory: what a container costs in memory, pcr against its peers in the same run.
-#   1. peak RSS of one `run` (GNU time's maximum resident set size, the median of RUNS): pcr-oci
+#   1. peak RSS of one `run` (GNU time's maximum resident set size, median and mean of RUNS): pcr-oci
 #      run, runc run, crun run from one busybox bundle; pcr run --rm vs podman run --rm;
 #   2. memory per detached container with COUNT running `sleep`: the charge of each container's
 #      memory cgroup, the RSS of what stays outside it per container (pcr's monitor, podman's
@@ -10,7 +10,7 @@
 # Usage: bench/memory.sh (MEM_RUNS / BENCH_RUNS, default 5; MEM_COUNT, default 50)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need podman runc crun unshare /usr/bin/time
-nruns=$(runs MEM_RUNS 5)
+nruns=$(runs MEM_RUNS 15)
 count=${MEM_COUNT:-50}
 tarball=$fixtures/busybox.tar
 [[ -f $tarball ]] || die "the busybox fixture is missing: run make fixtures"
@@ -52,7 +52,7 @@ param count "$count"
 
 about <<EOF
 *Peak RSS*: GNU \`/usr/bin/time\`'s maximum resident set size (the largest process of the command's
-tree that was waited for; pcr's binaries run from an installed copy, as the peers' do), the median of $nruns runs of \`run /bin/true\` from one busybox bundle
+tree that was waited for; pcr's binaries run from an installed copy, as the peers' do), the median and mean of $nruns runs of \`run /bin/true\` from one busybox bundle
 (runtimes) and of \`run --rm --net none busybox true\` (engines; podman's conmon is not its child,
 so podman's figure is podman's own). *Per detached container*: $count containers running \`sleep\`
 started one after the other, then for each its memory cgroup's charge (v1 \`memory.usage_in_bytes\`,
@@ -66,22 +66,26 @@ the private-mount-namespace wrapper of oci-start (its cgroups are then v1).")
 EOF
 
 # 1. peak RSS
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-row_peak() { # NAME CMD...: median over nruns of the maximum RSS in KiB
-	local name=$1 i kb
+# median and mean of numbers on stdin; the kernel maps file pages 64 KiB at a time, so a median
+# moves in such steps and the mean says more about a small difference.
+median_mean() { sort -n | awk '{a[NR] = $1; s += $1} END {printf "%d %d\n", a[int((NR + 1) / 2)], s / NR}'; }
+row_peak() { # NAME CMD...: median and mean over nruns of the maximum RSS in KiB
+	local name=$1 i kbs kb mean
 	shift
-	kb=$(for ((i = 0; i < nruns; i++)); do
+	kbs=$(for ((i = 0; i < nruns; i++)); do
 		/usr/bin/time -f 'maxrss %M' -o "$work/time.out" "$@" </dev/null >/dev/null 2>&1 || { echo "$name failed" >&2; exit 1; }
 		awk '/^maxrss/ {print $2}' "$work/time.out"
-	done | median) || die "peak RSS: $name failed"
-	echo "| $name | $kb |"
+	done) || die "peak RSS: $name failed"
+	read -r kb mean <<<"$(median_mean <<<"$kbs")"
+	echo "| $name | $kb | $mean |"
 	fig "peak RSS: $name" "$kb" KiB
+	fig "peak RSS, mean: $name" "$mean" KiB
 }
 log "peak RSS, $nruns runs each"
-echo "### Peak RSS of one run (median of $nruns)"
+echo "### Peak RSS of one run ($nruns runs each)"
 echo
-echo "| command | peak RSS KiB |"
-echo "|---|---|"
+echo "| command | median KiB | mean KiB |"
+echo "|---|---|---|"
 n=0
 cd "$work/true"
 for r in pcr runc crun; do
