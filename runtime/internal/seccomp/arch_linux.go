@@ -96,3 +96,31 @@ func sectionArchs(goarch string, listed []specs.Arch) ([]arch, error) {
 	}
 	return out, nil
 }
+
+// noSyscall stands in zsysnum_linux.go's tables for a name an ABI lacks.
+const noSyscall = 0xffff
+
+// lookupSysnum finds name in syscallNames by binary search and returns its
+// number in table, the column of one ABI.
+func lookupSysnum(table *[numSyscallNames]uint16, name string) (uint32, bool) {
+	lo, hi := 0, numSyscallNames
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		start := 0
+		if mid > 0 {
+			start = int(syscallNameEnds[mid-1])
+		}
+		switch s := syscallNames[start:syscallNameEnds[mid]]; {
+		case s < name:
+			lo = mid + 1
+		case s > name:
+			hi = mid
+		default:
+			if table[mid] == noSyscall {
+				return 0, false
+			}
+			return uint32(table[mid]), true
+		}
+	}
+	return 0, false
+}

@@ -500,3 +500,39 @@ func TestSyscallTable(t *testing.T) {
 		}
 	}
 }
+
+// Every name in the shared list is found again by the binary search, in
+// every ABI's column, with the number stored there; names are sorted and
+// distinct, which the search relies on.
+func TestSyscallTableLookupFindsEveryName(t *testing.T) {
+	cols := []struct {
+		table  *[numSyscallNames]uint16
+		sysnum func(string) (uint32, bool)
+	}{
+		{&sysnumAMD64Table, sysnumAMD64}, {&sysnum386Table, sysnum386},
+		{&sysnumARM64Table, sysnumARM64}, {&sysnumARMTable, sysnumARM},
+	}
+	prev, start := "", 0
+	for i := 0; i < numSyscallNames; i++ {
+		name := syscallNames[start:syscallNameEnds[i]]
+		start = int(syscallNameEnds[i])
+		if name <= prev {
+			t.Fatalf("name %d %q does not sort after %q", i, name, prev)
+		}
+		prev = name
+		for _, c := range cols {
+			nr, ok := c.sysnum(name)
+			if want := c.table[i]; ok != (want != noSyscall) || (ok && nr != uint32(want)) {
+				t.Errorf("%s: got %d %v, want %d", name, nr, ok, want)
+			}
+		}
+	}
+	if start != len(syscallNames) {
+		t.Errorf("the names end at %d of %d bytes", start, len(syscallNames))
+	}
+	for _, name := range []string{"", "a", "zzz", "read\x00", "_", "mkdi", "mkdirr"} {
+		if nr, ok := sysnumAMD64(name); ok {
+			t.Errorf("%q: found as %d", name, nr)
+		}
+	}
+}
