@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,9 +52,13 @@ type Host struct {
 
 // DetectHost reads /proc/self/mountinfo and /proc/self/cgroup once each.
 func DetectHost() (*Host, error) {
-	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
+	text, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return nil, fmt.Errorf("detect cgroups: read mountinfo: %w", err)
+		return nil, fmt.Errorf("detect cgroups: %w", err)
+	}
+	mounts, err := parseCgroupMounts(string(text))
+	if err != nil {
+		return nil, fmt.Errorf("detect cgroups: /proc/self/mountinfo: %w", err)
 	}
 	f, err := os.Open("/proc/self/cgroup")
 	if err != nil {
@@ -66,7 +69,7 @@ func DetectHost() (*Host, error) {
 }
 
 // hostFrom matches the caller's cgroup lines to the mounts that show them.
-func hostFrom(mounts []*mountinfo.Info, selfCgroup io.Reader) (*Host, error) {
+func hostFrom(mounts []cgroupMount, selfCgroup io.Reader) (*Host, error) {
 	type line struct{ controllers, path string }
 	var lines []line
 	unifiedPath := ""
@@ -87,7 +90,7 @@ func hostFrom(mounts []*mountinfo.Info, selfCgroup io.Reader) (*Host, error) {
 	}
 
 	h := &Host{Hierarchies: make(map[string]Hierarchy)}
-	var v1Mounts, v2Mounts []*mountinfo.Info
+	var v1Mounts, v2Mounts []cgroupMount
 	for _, m := range mounts {
 		switch m.FSType {
 		case "cgroup":
@@ -114,9 +117,9 @@ func hostFrom(mounts []*mountinfo.Info, selfCgroup io.Reader) (*Host, error) {
 	}
 	for _, l := range lines {
 		names := strings.Split(l.controllers, ",")
-		var candidates []*mountinfo.Info
+		var candidates []cgroupMount
 		for _, m := range v1Mounts {
-			if hasOption(m.VFSOptions, names[0]) {
+			if hasOption(m.Options, names[0]) {
 				candidates = append(candidates, m)
 			}
 		}
@@ -152,20 +155,20 @@ func hasOption(opts, want string) bool {
 
 // pickMount prefers a mount of the whole hierarchy; a bind of a subtree (as
 // inside another container) works only when our cgroup lies below its root.
-func pickMount(ms []*mountinfo.Info, path string) *mountinfo.Info {
-	var best *mountinfo.Info
-	for _, m := range ms {
+func pickMount(ms []cgroupMount, path string) *cgroupMount {
+	var best *cgroupMount
+	for i, m := range ms {
 		if m.Root == "/" {
-			return m
+			return &ms[i]
 		}
 		if best == nil && (path == m.Root || strings.HasPrefix(path, m.Root+"/")) {
-			best = m
+			best = &ms[i]
 		}
 	}
 	return best
 }
 
-func callerDir(m *mountinfo.Info, path string) string {
+func callerDir(m *cgroupMount, path string) string {
 	if m.Root != "/" {
 		path = strings.TrimPrefix(path, m.Root)
 	}

@@ -3,23 +3,21 @@ package cgroup
 import (
 	"strings"
 	"testing"
-
-	"github.com/moby/sys/mountinfo"
 )
 
-func v1Mount(point, opts string) *mountinfo.Info {
-	return &mountinfo.Info{Mountpoint: point, Root: "/", FSType: "cgroup", VFSOptions: "rw," + opts}
+func v1Mount(point, opts string) cgroupMount {
+	return cgroupMount{Mountpoint: point, Root: "/", FSType: "cgroup", Options: "rw," + opts}
 }
 
 // The development machine: separate cpu and cpuacct hierarchies, memory
 // nested at /process_api/<hash>, an empty cgroup2 at unified.
 func TestHostFromHybrid(t *testing.T) {
-	mounts := []*mountinfo.Info{
+	mounts := []cgroupMount{
 		v1Mount("/sys/fs/cgroup/cpu", "cpu"),
 		v1Mount("/sys/fs/cgroup/cpuacct", "cpuacct"),
 		v1Mount("/sys/fs/cgroup/memory", "memory"),
 		v1Mount("/sys/fs/cgroup/systemd", "name=systemd"),
-		{Mountpoint: "/sys/fs/cgroup/unified", Root: "/", FSType: "cgroup2", VFSOptions: "rw"},
+		{Mountpoint: "/sys/fs/cgroup/unified", Root: "/", FSType: "cgroup2", Options: "rw"},
 	}
 	self := "9:name=systemd:/\n4:memory:/process_api/abc\n2:cpuacct:/\n1:cpu:/\n3:rdma:/\n0::/\n"
 	h, err := hostFrom(mounts, strings.NewReader(self))
@@ -46,10 +44,10 @@ func TestHostFromHybrid(t *testing.T) {
 }
 
 func TestHostFromCoMountedAndBindRoot(t *testing.T) {
-	mounts := []*mountinfo.Info{
+	mounts := []cgroupMount{
 		v1Mount("/sys/fs/cgroup/cpu,cpuacct", "cpu,cpuacct"),
 		// Inside another container: only our subtree is mounted.
-		{Mountpoint: "/sys/fs/cgroup/pids", Root: "/docker/x", FSType: "cgroup", VFSOptions: "rw,pids"},
+		{Mountpoint: "/sys/fs/cgroup/pids", Root: "/docker/x", FSType: "cgroup", Options: "rw,pids"},
 	}
 	h, err := hostFrom(mounts, strings.NewReader("2:cpu,cpuacct:/a\n5:pids:/docker/x/y\n"))
 	if err != nil {
@@ -67,7 +65,7 @@ func TestHostFromCoMountedAndBindRoot(t *testing.T) {
 }
 
 func TestHostFromV2(t *testing.T) {
-	mounts := []*mountinfo.Info{{Mountpoint: "/sys/fs/cgroup", Root: "/", FSType: "cgroup2"}}
+	mounts := []cgroupMount{{Mountpoint: "/sys/fs/cgroup", Root: "/", FSType: "cgroup2"}}
 	h, err := hostFrom(mounts, strings.NewReader("0::/user.slice/session-1.scope\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +121,41 @@ func TestLoadRejectsBadState(t *testing.T) {
 	for _, st := range []State{{}, {Version: "v3"}, {Version: ModeV2}, {Version: ModeV1}} {
 		if _, err := Load(st); err == nil {
 			t.Errorf("Load(%+v) accepted", st)
+		}
+	}
+}
+
+func TestParseCgroupMounts(t *testing.T) {
+	text := `22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+25 22 0:21 / /sys/fs/cgroup rw,nosuid shared:9 - tmpfs tmpfs ro,mode=755
+26 25 0:22 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
+27 25 0:23 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:11 master:3 - cgroup cgroup rw,cpu,cpuacct
+28 25 0:24 /docker/x /sys/fs/cgroup/my\040pids rw - cgroup cgroup rw,pids
+29 22 0:25 / /mnt/cgroupish rw - cgroupfs none rw
+`
+	got, err := parseCgroupMounts(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []cgroupMount{
+		{Root: "/", Mountpoint: "/sys/fs/cgroup/unified", FSType: "cgroup2", Options: "rw,nsdelegate"},
+		{Root: "/", Mountpoint: "/sys/fs/cgroup/cpu,cpuacct", FSType: "cgroup", Options: "rw,cpu,cpuacct"},
+		{Root: "/docker/x", Mountpoint: "/sys/fs/cgroup/my pids", FSType: "cgroup", Options: "rw,pids"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("mount %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if _, err := parseCgroupMounts("1 2 3 - cgroup cgroup rw\n"); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("a short line: got %v, want an error naming line 1", err)
+	}
+	for in, want := range map[string]string{`a\040b`: "a b", `\134x`: `\x`, `\01`: `\01`, `tab\011`: "tab\t", `\999`: `\999`} {
+		if got := unescapeMountField(in); got != want {
+			t.Errorf("unescape %q: got %q, want %q", in, got, want)
 		}
 	}
 }

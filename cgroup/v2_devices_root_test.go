@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -29,9 +28,19 @@ func TestRootDeviceFilterLoadErrorHasVerifierLog(t *testing.T) {
 // unified hierarchy (cgroup v2 or hybrid) and removes it at the end.
 func v2TestCgroup(t *testing.T) string {
 	t.Helper()
-	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup2"))
+	text, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
+	}
+	all, err := parseCgroupMounts(string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mounts []cgroupMount
+	for _, m := range all {
+		if m.FSType == "cgroup2" {
+			mounts = append(mounts, m)
+		}
 	}
 	f, err := os.Open("/proc/self/cgroup")
 	if err != nil {
