@@ -17,6 +17,11 @@ LDFLAGS := -s -w -extldflags -static -X main.version=$(VERSION) -X main.commit=$
 # per-span mark bits cost them pages all the same (pcr-oci run's peak RSS 3972 -> 3708 KiB,
 # and 0.1 ms). Empty, and so Green Tea, on a Go without the opt-out.
 RUNTIME_GOEXPERIMENT := $(shell GOEXPERIMENT=nogreenteagc $(GO) env GOEXPERIMENT >/dev/null 2>&1 && echo nogreenteagc)
+# ...and with functions aligned to 16 bytes, as C compilers do, instead of Go's 32 on amd64: this
+# kernel maps a binary's text 64 KiB at a time and every window of it is touched, so the padding
+# is resident on every run. 28 KB less text; pcr-oci run's peak RSS, mean of 50: 3633 -> 3537 KiB,
+# start time unchanged (14.27 vs 14.18 ms, 60 interleaved runs).
+RUNTIME_LDFLAGS := $(LDFLAGS) -funcalign=16
 
 FIXTURES_BUILD := $(CURDIR)/rootfs-fixtures/build
 PROBE_DIR      := rootfs-fixtures/probe
@@ -39,13 +44,13 @@ all: build
 build:
 	mkdir -p bin
 	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr .
-	GOEXPERIMENT=$(RUNTIME_GOEXPERIMENT) $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-init ./cmd/pcr-init
+	GOEXPERIMENT=$(RUNTIME_GOEXPERIMENT) $(GO) build -trimpath -tags $(TAGS) -ldflags '$(RUNTIME_LDFLAGS)' -o bin/pcr-init ./cmd/pcr-init
 	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-authority ./cmd/pcr-authority
 # bin/pcr-oci used to be a symlink to pcr: go build would write through it when it copies.
 	rm -f bin/pcr-oci
 # Without cgo: the C constructor is only needed in what is re-exec'd (bin/pcr-init), and a Go
 # program without cgo starts in about 3 ms less here.
-	CGO_ENABLED=0 GOEXPERIMENT=$(RUNTIME_GOEXPERIMENT) $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/pcr-oci ./cmd/pcr-oci
+	CGO_ENABLED=0 GOEXPERIMENT=$(RUNTIME_GOEXPERIMENT) $(GO) build -trimpath -tags $(TAGS) -ldflags '$(RUNTIME_LDFLAGS)' -o bin/pcr-oci ./cmd/pcr-oci
 
 # The images are made with bin/pcr (import, build, save, load), hence the dependency on build.
 fixtures: build
