@@ -65,6 +65,8 @@ fixtures: build
 
 test: build fixtures
 	$(GO) vet -tags $(TAGS) ./...
+# Again with fmtlite forwarding to fmt, so that vet checks every fmtlite format as fmt's.
+	$(GO) vet -tags $(TAGS),fmtlitevet ./...
 	$(MAKE) --no-print-directory test-unit test-integration
 
 # Unit tests run everywhere; the integration package needs the built binary and fixtures and
