@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // The few eBPF pieces the device filter needs, spoken to the kernel
@@ -235,9 +236,9 @@ func loadCgroupDeviceProg(insns []bpfInsn, name string) (int, error) {
 		return fd, nil
 	}
 	if msg := string(bytes.TrimSpace(bytes.TrimRight(log, "\x00"))); msg != "" {
-		return -1, fmt.Errorf("bpf BPF_PROG_LOAD cgroup device program (%d instructions): %w; verifier log:\n%s", len(insns), err, msg)
+		return -1, fmtlite.Errorf("bpf BPF_PROG_LOAD cgroup device program (%d instructions): %w; verifier log:\n%s", len(insns), err, msg)
 	}
-	return -1, fmt.Errorf("bpf BPF_PROG_LOAD cgroup device program (%d instructions): %w", len(insns), err)
+	return -1, fmtlite.Errorf("bpf BPF_PROG_LOAD cgroup device program (%d instructions): %w", len(insns), err)
 }
 
 // retryEINTR repeats a bpf(2) call the kernel interrupted; BPF_PROG_LOAD
@@ -263,7 +264,7 @@ func attachCgroupDeviceProg(cgFd, progFd int) error {
 	}
 	_, err := bpfCall(unix.BPF_PROG_ATTACH, &attr)
 	if err != nil {
-		return fmt.Errorf("bpf BPF_PROG_ATTACH BPF_CGROUP_DEVICE: %w", err)
+		return fmtlite.Errorf("bpf BPF_PROG_ATTACH BPF_CGROUP_DEVICE: %w", err)
 	}
 	return nil
 }
@@ -276,7 +277,7 @@ func detachCgroupDeviceProg(cgFd, progFd int) error {
 	}
 	_, err := bpfCall(unix.BPF_PROG_DETACH, &attr)
 	if err != nil {
-		return fmt.Errorf("bpf BPF_PROG_DETACH BPF_CGROUP_DEVICE: %w", err)
+		return fmtlite.Errorf("bpf BPF_PROG_DETACH BPF_CGROUP_DEVICE: %w", err)
 	}
 	return nil
 }
@@ -297,7 +298,7 @@ func cgroupDeviceProgIDs(cgFd int) ([]uint32, error) {
 		case errors.Is(err, unix.ENOSPC) && n < 1<<16:
 			continue // progCnt now says how many there are; ask again
 		case err != nil:
-			return nil, fmt.Errorf("bpf BPF_PROG_QUERY BPF_CGROUP_DEVICE: %w", err)
+			return nil, fmtlite.Errorf("bpf BPF_PROG_QUERY BPF_CGROUP_DEVICE: %w", err)
 		}
 		return ids[:min(int(attr.progCnt), n)], nil
 	}
@@ -308,7 +309,7 @@ func progFdByID(id uint32) (int, error) {
 	attr := bpfGetFdByIDAttr{id: id}
 	fd, err := bpfCall(unix.BPF_PROG_GET_FD_BY_ID, &attr)
 	if err != nil {
-		return -1, fmt.Errorf("bpf BPF_PROG_GET_FD_BY_ID %d: %w", id, err)
+		return -1, fmtlite.Errorf("bpf BPF_PROG_GET_FD_BY_ID %d: %w", id, err)
 	}
 	return fd, nil
 }
@@ -322,7 +323,7 @@ func progInfo(fd int) (uint32, string, error) {
 		info:    bpfPtr{p: unsafe.Pointer(&info)},
 	}
 	if _, err := bpfCall(unix.BPF_OBJ_GET_INFO_BY_FD, &attr); err != nil {
-		return 0, "", fmt.Errorf("bpf BPF_OBJ_GET_INFO_BY_FD: %w", err)
+		return 0, "", fmtlite.Errorf("bpf BPF_OBJ_GET_INFO_BY_FD: %w", err)
 	}
 	name, _, _ := bytes.Cut(info.name[:], []byte{0})
 	return info.id, string(name), nil

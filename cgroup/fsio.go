@@ -3,7 +3,6 @@ package cgroup
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // WriteError says which cgroup file refused which value, so a user can tell
@@ -22,7 +23,7 @@ type WriteError struct {
 }
 
 func (e *WriteError) Error() string {
-	return fmt.Sprintf("write %s %q: %v", e.Path, e.Value, e.Err)
+	return fmtlite.Sprintf("write %s %q: %v", e.Path, e.Value, e.Err)
 }
 
 func (e *WriteError) Unwrap() error { return e.Err }
@@ -35,11 +36,11 @@ type InvalidError struct {
 }
 
 func (e *InvalidError) Error() string {
-	return fmt.Sprintf("invalid %s %q: %s", e.File, e.Value, e.Reason)
+	return fmtlite.Sprintf("invalid %s %q: %s", e.File, e.Value, e.Reason)
 }
 
 func invalid(file, value, format string, args ...any) error {
-	return &InvalidError{File: file, Value: value, Reason: fmt.Sprintf(format, args...)}
+	return &InvalidError{File: file, Value: value, Reason: fmtlite.Sprintf(format, args...)}
 }
 
 // writeFile uses raw open/write/close: os.WriteFile adds an fstat per call and
@@ -96,7 +97,7 @@ type readError struct {
 	err  error
 }
 
-func (e *readError) Error() string { return fmt.Sprintf("read %s: %v", e.path, e.err) }
+func (e *readError) Error() string { return fmtlite.Sprintf("read %s: %v", e.path, e.err) }
 func (e *readError) Unwrap() error { return e.err }
 
 func readString(dir, name string) (string, error) {
@@ -120,7 +121,7 @@ func parseUintMax(s, path string) (uint64, error) {
 	}
 	v, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("parse %s: %w", path, err)
+		return 0, fmtlite.Errorf("parse %s: %w", path, err)
 	}
 	return v, nil
 }
@@ -174,14 +175,20 @@ func readPids(dir string, out []int) ([]int, error) {
 	return out, nil
 }
 
-// subdirs lists child cgroups. os.ReadDir takes the type from getdents, so
-// there is no stat per entry.
+// subdirs lists child cgroups, in no particular order. File.ReadDir takes
+// the type from getdents, so there is no stat per entry (and, unlike
+// os.ReadDir, it does not sort: code pcr-oci would map for nothing).
 func subdirs(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
+	f, err := os.Open(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
+		return nil, err
+	}
+	ents, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
 		return nil, err
 	}
 	var names []string

@@ -2,13 +2,14 @@ package cgroup
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // Modes reported by Mode and stored in State.Version.
@@ -54,15 +55,15 @@ type Host struct {
 func DetectHost() (*Host, error) {
 	text, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return nil, fmt.Errorf("detect cgroups: %w", err)
+		return nil, fmtlite.Errorf("detect cgroups: %w", err)
 	}
 	mounts, err := parseCgroupMounts(string(text))
 	if err != nil {
-		return nil, fmt.Errorf("detect cgroups: /proc/self/mountinfo: %w", err)
+		return nil, fmtlite.Errorf("detect cgroups: /proc/self/mountinfo: %w", err)
 	}
 	f, err := os.Open("/proc/self/cgroup")
 	if err != nil {
-		return nil, fmt.Errorf("detect cgroups: %w", err)
+		return nil, fmtlite.Errorf("detect cgroups: %w", err)
 	}
 	defer f.Close()
 	return hostFrom(mounts, f)
@@ -86,7 +87,7 @@ func hostFrom(mounts []cgroupMount, selfCgroup io.Reader) (*Host, error) {
 		lines = append(lines, line{parts[1], parts[2]})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("detect cgroups: read /proc/self/cgroup: %w", err)
+		return nil, fmtlite.Errorf("detect cgroups: read /proc/self/cgroup: %w", err)
 	}
 
 	h := &Host{Hierarchies: make(map[string]Hierarchy)}
@@ -104,12 +105,12 @@ func hostFrom(mounts []cgroupMount, selfCgroup io.Reader) (*Host, error) {
 		h.Mode = ModeV2
 		m := pickMount(v2Mounts, unifiedPath)
 		if m == nil {
-			return nil, fmt.Errorf("detect cgroups: no cgroup2 mount shows our cgroup %q", unifiedPath)
+			return nil, fmtlite.Errorf("detect cgroups: no cgroup2 mount shows our cgroup %q", unifiedPath)
 		}
 		h.Hierarchies[""] = Hierarchy{Mount: m.Mountpoint, Caller: callerDir(m, unifiedPath)}
 		return h, nil
 	case len(v1Mounts) == 0:
-		return nil, fmt.Errorf("detect cgroups: no cgroup filesystem is mounted")
+		return nil, fmtlite.Errorf("detect cgroups: no cgroup filesystem is mounted")
 	case len(v2Mounts) > 0:
 		h.Mode = ModeHybrid
 	default:
@@ -134,7 +135,7 @@ func hostFrom(mounts []cgroupMount, selfCgroup io.Reader) (*Host, error) {
 		}
 	}
 	if len(h.Hierarchies) == 0 {
-		return nil, fmt.Errorf("detect cgroups: no v1 hierarchy of /proc/self/cgroup is mounted")
+		return nil, fmtlite.Errorf("detect cgroups: no v1 hierarchy of /proc/self/cgroup is mounted")
 	}
 	return h, nil
 }
@@ -192,7 +193,7 @@ func (h *Host) New(cgroupsPath, id string) (Manager, error) {
 	shared := cgroupsPath == ""
 	if cgroupsPath == "" {
 		if id == "" || strings.ContainsRune(id, '/') || id == "." || id == ".." {
-			return nil, fmt.Errorf("cgroup for container %q: invalid id", id)
+			return nil, fmtlite.Errorf("cgroup for container %q: invalid id", id)
 		}
 		cgroupsPath = "pcr/" + id
 	}
@@ -201,10 +202,10 @@ func (h *Host) New(cgroupsPath, id string) (Manager, error) {
 	if abs {
 		rel = filepath.Clean("/" + cgroupsPath)
 	} else if rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
-		return nil, fmt.Errorf("cgroup for container %q: cgroupsPath %q leaves the caller's own cgroup", id, cgroupsPath)
+		return nil, fmtlite.Errorf("cgroup for container %q: cgroupsPath %q leaves the caller's own cgroup", id, cgroupsPath)
 	}
 	if rel == "/" {
-		return nil, fmt.Errorf("cgroup for container %q: cgroupsPath %q is a hierarchy root", id, cgroupsPath)
+		return nil, fmtlite.Errorf("cgroup for container %q: cgroupsPath %q is a hierarchy root", id, cgroupsPath)
 	}
 	paths := make(map[string]string, len(h.Hierarchies))
 	for name, hier := range h.Hierarchies {

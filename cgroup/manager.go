@@ -6,11 +6,12 @@
 package cgroup
 
 import (
-	"fmt"
 	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // Manager is one container's cgroup, on whichever driver the host needs.
@@ -60,12 +61,12 @@ func Load(st State) (Manager, error) {
 	case ModeV2:
 		dir, ok := st.Paths[""]
 		if !ok || dir == "" {
-			return nil, fmt.Errorf("load cgroup state: v2 state has no unified path")
+			return nil, fmtlite.Errorf("load cgroup state: v2 state has no unified path")
 		}
 		return &v2Manager{dir: dir, created: slices.Clone(st.Created)}, nil
 	case ModeV1, ModeHybrid:
 		if len(st.Paths) == 0 {
-			return nil, fmt.Errorf("load cgroup state: %s state has no paths", st.Version)
+			return nil, fmtlite.Errorf("load cgroup state: %s state has no paths", st.Version)
 		}
 		paths := make(map[string]string, len(st.Paths))
 		for k, v := range st.Paths {
@@ -73,7 +74,7 @@ func Load(st State) (Manager, error) {
 		}
 		return &v1Manager{mode: st.Version, paths: paths, created: slices.Clone(st.Created)}, nil
 	default:
-		return nil, fmt.Errorf("load cgroup state: unknown version %q", st.Version)
+		return nil, fmtlite.Errorf("load cgroup state: unknown version %q", st.Version)
 	}
 }
 

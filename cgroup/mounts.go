@@ -1,8 +1,9 @@
 package cgroup
 
 import (
-	"fmt"
 	"strings"
+
+	"pcr/internal/fmtlite"
 )
 
 // cgroupMount is one cgroup or cgroup2 line of /proc/self/mountinfo.
@@ -43,7 +44,7 @@ func parseCgroupMounts(text string) ([]cgroupMount, error) {
 			}
 		}
 		if sep < 0 || len(fields) < sep+4 {
-			return nil, fmt.Errorf("mountinfo line %d: %q is not id parent dev root mountpoint options [optional...] - fstype source superoptions", n, line)
+			return nil, fmtlite.Errorf("mountinfo line %d: %q is not id parent dev root mountpoint options [optional...] - fstype source superoptions", n, line)
 		}
 		fstype := fields[sep+1]
 		if fstype != "cgroup" && fstype != "cgroup2" {

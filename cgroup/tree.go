@@ -2,13 +2,14 @@ package cgroup
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // mkdirAll creates dir and its missing parents and appends every directory
@@ -94,7 +95,7 @@ func removeSharedParent(dir string, rmdir func(string) error) error {
 func removeLeaf(dir string, rmdir func(string) error) error {
 	subs, err := subdirs(dir)
 	if err != nil {
-		return fmt.Errorf("remove cgroup %s: %w", dir, err)
+		return fmtlite.Errorf("remove cgroup %s: %w", dir, err)
 	}
 	for _, s := range subs {
 		if err := removeLeaf(filepath.Join(dir, s), rmdir); err != nil {
@@ -109,7 +110,7 @@ func removeLeaf(dir string, rmdir func(string) error) error {
 			return nil
 		}
 		if err != unix.EBUSY || time.Now().After(deadline) {
-			return fmt.Errorf("remove cgroup: %w", &os.PathError{Op: "rmdir", Path: dir, Err: err})
+			return fmtlite.Errorf("remove cgroup: %w", &os.PathError{Op: "rmdir", Path: dir, Err: err})
 		}
 		time.Sleep(delay)
 		if delay < 100*time.Millisecond {

@@ -2,7 +2,6 @@ package cgroup
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // v1Manager drives one directory per v1 hierarchy; hybrid hosts use it too
@@ -58,14 +59,14 @@ func (m *v1Manager) Apply(res *specs.LinuxResources) (err error) {
 	for _, dir := range m.dirs() {
 		before := len(made)
 		if made, err = mkdirAll(dir, made, m.mkdirFunc()); err != nil {
-			return fmt.Errorf("create cgroup %s: %w", dir, err)
+			return fmtlite.Errorf("create cgroup %s: %w", dir, err)
 		}
 		if dir == cpusetDir {
 			// A new v1 cpuset starts with empty cpus and mems and refuses
 			// processes until they are filled in from the parent.
 			for _, d := range made[before:] {
 				if err = copyCpuset(d); err != nil {
-					return fmt.Errorf("create cgroup %s: %w", dir, err)
+					return fmtlite.Errorf("create cgroup %s: %w", dir, err)
 				}
 			}
 		}
@@ -79,7 +80,7 @@ func (m *v1Manager) Apply(res *specs.LinuxResources) (err error) {
 	}
 	for _, dir := range m.dirs() {
 		if !wasCreated(m.created, dir) {
-			return fmt.Errorf("apply cgroup limits to %s: the cgroup exists and pcr did not create it; refusing to change it", dir)
+			return fmtlite.Errorf("apply cgroup limits to %s: the cgroup exists and pcr did not create it; refusing to change it", dir)
 		}
 	}
 	return m.setResources(res)
@@ -114,7 +115,7 @@ func (m *v1Manager) controllerDir(name, what string) (string, error) {
 	if d, ok := m.paths[name]; ok {
 		return d, nil
 	}
-	return "", fmt.Errorf("apply cgroup limits: %s requested but the v1 %s controller is not mounted", what, name)
+	return "", fmtlite.Errorf("apply cgroup limits: %s requested but the v1 %s controller is not mounted", what, name)
 }
 
 func (m *v1Manager) setResources(res *specs.LinuxResources) error {
@@ -154,7 +155,7 @@ func (m *v1Manager) setResources(res *specs.LinuxResources) error {
 		for _, d := range res.Devices {
 			rule, err := deviceRule(d)
 			if err != nil {
-				return fmt.Errorf("apply cgroup limits to %s: %w", dir, err)
+				return fmtlite.Errorf("apply cgroup limits to %s: %w", dir, err)
 			}
 			file := "devices.deny"
 			if d.Allow {
@@ -168,7 +169,7 @@ func (m *v1Manager) setResources(res *specs.LinuxResources) error {
 	for _, h := range res.HugepageLimits {
 		dir, ok := m.paths["hugetlb"]
 		if !ok {
-			return fmt.Errorf("apply cgroup limits: hugepage limit %s requested but no v1 hugetlb controller is mounted (on a hybrid host it may sit on the unified hierarchy, which pcr does not manage)", h.Pagesize)
+			return fmtlite.Errorf("apply cgroup limits: hugepage limit %s requested but no v1 hugetlb controller is mounted (on a hybrid host it may sit on the unified hierarchy, which pcr does not manage)", h.Pagesize)
 		}
 		if err := writeFile(dir, "hugetlb."+h.Pagesize+".limit_in_bytes", strconv.FormatUint(h.Limit, 10)); err != nil {
 			return err
@@ -189,16 +190,16 @@ func (m *v1Manager) setResources(res *specs.LinuxResources) error {
 			if err != nil {
 				return err
 			}
-			if err := writeFile(dir, "net_prio.ifpriomap", fmt.Sprintf("%s %d", p.Name, p.Priority)); err != nil {
+			if err := writeFile(dir, "net_prio.ifpriomap", fmtlite.Sprintf("%s %d", p.Name, p.Priority)); err != nil {
 				return err
 			}
 		}
 	}
 	if len(res.Rdma) > 0 {
-		return fmt.Errorf("apply cgroup limits: rdma limits are not supported by pcr")
+		return fmtlite.Errorf("apply cgroup limits: rdma limits are not supported by pcr")
 	}
 	if len(res.Unified) > 0 {
-		return fmt.Errorf("apply cgroup limits: linux.resources.unified needs cgroup v2, this host runs cgroup %s", m.mode)
+		return fmtlite.Errorf("apply cgroup limits: linux.resources.unified needs cgroup v2, this host runs cgroup %s", m.mode)
 	}
 	return nil
 }
@@ -220,7 +221,7 @@ func (m *v1Manager) setMemory(mem *specs.LinuxMemory) error {
 		// Without swap accounting there is no swap to limit; asking for
 		// memory+swap == memory (or unlimited) is still satisfied.
 		if swap != -1 && (mem.Limit == nil || swap != *mem.Limit) {
-			return fmt.Errorf("apply cgroup limits to %s: memory+swap limit %d requested but swap accounting is off (no memory.memsw.limit_in_bytes)", dir, swap)
+			return fmtlite.Errorf("apply cgroup limits to %s: memory+swap limit %d requested but swap accounting is off (no memory.memsw.limit_in_bytes)", dir, swap)
 		}
 		swap = 0
 	}
@@ -357,7 +358,7 @@ func (m *v1Manager) setBlkio(b *specs.LinuxBlockIO) error {
 		if exists(filepath.Join(dir, bfq)) {
 			return bfq, nil
 		}
-		return "", fmt.Errorf("apply cgroup limits to %s: block IO weight requested but neither %s nor %s exists (no weight-capable IO scheduler)", dir, plain, bfq)
+		return "", fmtlite.Errorf("apply cgroup limits to %s: block IO weight requested but neither %s nor %s exists (no weight-capable IO scheduler)", dir, plain, bfq)
 	}
 	if b.Weight != nil && *b.Weight != 0 {
 		if *b.Weight < 10 || *b.Weight > 1000 {
@@ -385,7 +386,7 @@ func (m *v1Manager) setBlkio(b *specs.LinuxBlockIO) error {
 			if d.Weight == nil {
 				continue
 			}
-			if err := writeFile(dir, f, fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.Weight)); err != nil {
+			if err := writeFile(dir, f, fmtlite.Sprintf("%d:%d %d", d.Major, d.Minor, *d.Weight)); err != nil {
 				return err
 			}
 		}
@@ -400,7 +401,7 @@ func (m *v1Manager) setBlkio(b *specs.LinuxBlockIO) error {
 		{"blkio.throttle.write_iops_device", b.ThrottleWriteIOPSDevice},
 	} {
 		for _, d := range t.devs {
-			if err := writeFile(dir, t.file, fmt.Sprintf("%d:%d %d", d.Major, d.Minor, d.Rate)); err != nil {
+			if err := writeFile(dir, t.file, fmtlite.Sprintf("%d:%d %d", d.Major, d.Minor, d.Rate)); err != nil {
 				return err
 			}
 		}
@@ -412,7 +413,7 @@ func (m *v1Manager) AddProc(pid int) error {
 	p := strconv.Itoa(pid)
 	for _, dir := range m.dirs() {
 		if err := writeFile(dir, "cgroup.procs", p); err != nil {
-			return fmt.Errorf("add process %d to cgroup: %w", pid, err)
+			return fmtlite.Errorf("add process %d to cgroup: %w", pid, err)
 		}
 	}
 	return nil
@@ -430,7 +431,7 @@ func (m *v1Manager) freezerDir() (string, error) {
 	if d, ok := m.paths["freezer"]; ok {
 		return d, nil
 	}
-	return "", fmt.Errorf("freeze cgroup: the v1 freezer controller is not mounted")
+	return "", fmtlite.Errorf("freeze cgroup: the v1 freezer controller is not mounted")
 }
 
 func (m *v1Manager) Freeze() error {
@@ -448,11 +449,11 @@ func (m *v1Manager) Freeze() error {
 		return s == "FROZEN", err
 	})
 	if err == nil && !ok {
-		err = fmt.Errorf("still FREEZING after 2s")
+		err = fmtlite.Errorf("still FREEZING after 2s")
 	}
 	if err != nil {
 		_ = writeFile(dir, "freezer.state", "THAWED")
-		return fmt.Errorf("freeze cgroup %s: %w", dir, err)
+		return fmtlite.Errorf("freeze cgroup %s: %w", dir, err)
 	}
 	return nil
 }
@@ -463,7 +464,7 @@ func (m *v1Manager) Thaw() error {
 		return err
 	}
 	if err := writeFile(dir, "freezer.state", "THAWED"); err != nil {
-		return fmt.Errorf("thaw cgroup: %w", err)
+		return fmtlite.Errorf("thaw cgroup: %w", err)
 	}
 	return nil
 }
@@ -475,7 +476,7 @@ func (m *v1Manager) Frozen() (bool, error) {
 	}
 	s, err := readString(dir, "freezer.state")
 	if err != nil {
-		return false, fmt.Errorf("cgroup freezer state: %w", err)
+		return false, fmtlite.Errorf("cgroup freezer state: %w", err)
 	}
 	return s == "FROZEN", nil
 }
@@ -496,7 +497,7 @@ func (m *v1Manager) Pids() ([]int, error) {
 func readPidsOf(dir string) ([]int, error) {
 	pids, err := readPids(dir, nil)
 	if err != nil {
-		return nil, fmt.Errorf("list cgroup processes: %w", err)
+		return nil, fmtlite.Errorf("list cgroup processes: %w", err)
 	}
 	return pids, nil
 }
@@ -523,7 +524,7 @@ func signalAll(list func() ([]int, error), sig unix.Signal) error {
 	}
 	for _, pid := range pids {
 		if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
-			return fmt.Errorf("signal process %d with %v: %w", pid, sig, err)
+			return fmtlite.Errorf("signal process %d with %v: %w", pid, sig, err)
 		}
 	}
 	return nil
@@ -531,7 +532,7 @@ func signalAll(list func() ([]int, error), sig unix.Signal) error {
 
 func (m *v1Manager) Delete() error {
 	if err := removeCreated(m.created, m.isLeaf, m.rmdirFunc()); err != nil {
-		return fmt.Errorf("delete cgroup: %w", err)
+		return fmtlite.Errorf("delete cgroup: %w", err)
 	}
 	m.created = nil
 	return nil

@@ -2,9 +2,10 @@ package cgroup
 
 import (
 	"errors"
-	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // statReader collects the first real error and treats a missing file as
@@ -41,7 +42,7 @@ func (m *v1Manager) Stats() (*Stats, error) {
 	var r statReader
 	if dir, ok := m.paths["cpuacct"]; ok {
 		if !exists(dir) {
-			return nil, fmt.Errorf("cgroup stats: %s does not exist", dir)
+			return nil, fmtlite.Errorf("cgroup stats: %s does not exist", dir)
 		}
 		s.CPU.UsageNS = r.uint(dir, "cpuacct.usage")
 		s.CPU.PerCPUNS = parseUintList(r.raw(dir, "cpuacct.usage_percpu"))
@@ -85,7 +86,7 @@ func (m *v1Manager) Stats() (*Stats, error) {
 		s.Blkio.Serviced = parseBlkioV1(r.raw(dir, "blkio.throttle.io_serviced_recursive"))
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("cgroup stats: %w", r.err)
+		return nil, fmtlite.Errorf("cgroup stats: %w", r.err)
 	}
 	return s, nil
 }

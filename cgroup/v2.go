@@ -1,7 +1,6 @@
 package cgroup
 
 import (
-	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
@@ -11,6 +10,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // v2Manager drives one directory in the unified hierarchy.
@@ -42,14 +43,14 @@ func (m *v2Manager) Apply(res *specs.LinuxResources) (err error) {
 			return err
 		}
 		if made, err = mkdirAll(m.dir, made, m.mkdirFunc()); err != nil {
-			return fmt.Errorf("create cgroup %s: %w", m.dir, err)
+			return fmtlite.Errorf("create cgroup %s: %w", m.dir, err)
 		}
 		// Parents pcr made pass every controller they have on down, so a
 		// later container below the same parent finds them enabled.
 		for _, d := range made {
 			if d != m.dir {
 				if err = enableControllers(d, need); err != nil {
-					return fmt.Errorf("create cgroup %s: %w", m.dir, err)
+					return fmtlite.Errorf("create cgroup %s: %w", m.dir, err)
 				}
 			}
 		}
@@ -62,15 +63,15 @@ func (m *v2Manager) Apply(res *specs.LinuxResources) (err error) {
 		return nil
 	}
 	if !wasCreated(m.created, m.dir) {
-		return fmt.Errorf("apply cgroup limits to %s: the cgroup exists and pcr did not create it; refusing to change it", m.dir)
+		return fmtlite.Errorf("apply cgroup limits to %s: the cgroup exists and pcr did not create it; refusing to change it", m.dir)
 	}
 	if len(need) > 0 {
 		have, err := readString(m.dir, "cgroup.controllers")
 		if err != nil {
-			return fmt.Errorf("apply cgroup limits: %w", err)
+			return fmtlite.Errorf("apply cgroup limits: %w", err)
 		}
 		if missing := missingControllers(need, have); len(missing) > 0 {
-			return fmt.Errorf("apply cgroup limits to %s: controllers %s are not enabled for it (cgroup.controllers is %q)", m.dir, strings.Join(missing, ","), have)
+			return fmtlite.Errorf("apply cgroup limits to %s: controllers %s are not enabled for it (cgroup.controllers is %q)", m.dir, strings.Join(missing, ","), have)
 		}
 	}
 	return m.setResources(res)
@@ -86,22 +87,22 @@ func (m *v2Manager) delegate(anc string, need []string) error {
 	}
 	enabled, err := readString(anc, "cgroup.subtree_control")
 	if err != nil {
-		return fmt.Errorf("create cgroup %s: %w", m.dir, err)
+		return fmtlite.Errorf("create cgroup %s: %w", m.dir, err)
 	}
 	missing := missingControllers(need, enabled)
 	if len(missing) == 0 {
 		return nil
 	}
 	if m.caller == "" || filepath.Clean(anc) != filepath.Clean(m.caller) {
-		return fmt.Errorf("create cgroup %s: controllers %s are not enabled in %s/cgroup.subtree_control and pcr does not change cgroups it did not create",
+		return fmtlite.Errorf("create cgroup %s: controllers %s are not enabled in %s/cgroup.subtree_control and pcr does not change cgroups it did not create",
 			m.dir, strings.Join(missing, ","), anc)
 	}
 	procs, err := readString(anc, "cgroup.procs")
 	if err != nil {
-		return fmt.Errorf("create cgroup %s: %w", m.dir, err)
+		return fmtlite.Errorf("create cgroup %s: %w", m.dir, err)
 	}
 	if procs != "" {
-		return fmt.Errorf("create cgroup %s: controllers %s must be enabled in the caller's own cgroup %s, but it has processes and cgroup v2 lets only a cgroup without processes delegate controllers; run pcr from a cgroup whose parent delegates them, or give an absolute cgroupsPath below a delegated cgroup",
+		return fmtlite.Errorf("create cgroup %s: controllers %s must be enabled in the caller's own cgroup %s, but it has processes and cgroup v2 lets only a cgroup without processes delegate controllers; run pcr from a cgroup whose parent delegates them, or give an absolute cgroupsPath below a delegated cgroup",
 			m.dir, strings.Join(missing, ","), anc)
 	}
 	return writeFile(anc, "cgroup.subtree_control", "+"+strings.Join(missing, " +"))
@@ -223,10 +224,10 @@ func (m *v2Manager) setResources(res *specs.LinuxResources) error {
 	for name, r := range res.Rdma {
 		var parts []string
 		if r.HcaHandles != nil {
-			parts = append(parts, fmt.Sprintf("hca_handle=%d", *r.HcaHandles))
+			parts = append(parts, fmtlite.Sprintf("hca_handle=%d", *r.HcaHandles))
 		}
 		if r.HcaObjects != nil {
-			parts = append(parts, fmt.Sprintf("hca_object=%d", *r.HcaObjects))
+			parts = append(parts, fmtlite.Sprintf("hca_object=%d", *r.HcaObjects))
 		}
 		if len(parts) > 0 {
 			if err := writeFile(dir, "rdma.max", name+" "+strings.Join(parts, " ")); err != nil {
@@ -235,7 +236,7 @@ func (m *v2Manager) setResources(res *specs.LinuxResources) error {
 		}
 	}
 	if n := res.Network; n != nil && (n.ClassID != nil || len(n.Priorities) > 0) {
-		return fmt.Errorf("apply cgroup limits to %s: network class id and priorities need cgroup v1 net_cls/net_prio", dir)
+		return fmtlite.Errorf("apply cgroup limits to %s: network class id and priorities need cgroup v1 net_cls/net_prio", dir)
 	}
 	if len(res.Devices) > 0 {
 		if err := setDevicesV2(dir, res.Devices); err != nil {
@@ -281,7 +282,7 @@ func setMemoryV2(dir string, mem *specs.LinuxMemory) error {
 				return err
 			}
 		} else if v != "max" && v != "0" {
-			return fmt.Errorf("apply cgroup limits to %s: swap limit requested but swap accounting is off (no memory.swap.max)", dir)
+			return fmtlite.Errorf("apply cgroup limits to %s: swap limit requested but swap accounting is off (no memory.swap.max)", dir)
 		}
 	}
 	if nonZero(mem.Reservation) {
@@ -306,7 +307,7 @@ func setCPUV2(dir string, c *specs.LinuxCPU) error {
 		return err
 	}
 	if c.RealtimePeriod != nil || c.RealtimeRuntime != nil {
-		return fmt.Errorf("apply cgroup limits to %s: realtime cpu limits need cgroup v1 (cgroup v2 has no cpu.rt_* files)", dir)
+		return fmtlite.Errorf("apply cgroup limits to %s: realtime cpu limits need cgroup v1 (cgroup v2 has no cpu.rt_* files)", dir)
 	}
 	if c.Shares != nil && *c.Shares != 0 {
 		if err := writeFile(dir, "cpu.weight", strconv.FormatUint(sharesToWeight(*c.Shares), 10)); err != nil {
@@ -399,7 +400,7 @@ func setIOV2(dir string, b *specs.LinuxBlockIO) error {
 			continue
 		}
 		f, v := weight(*d.Weight)
-		if err := writeFile(dir, f, fmt.Sprintf("%d:%d %s", d.Major, d.Minor, v)); err != nil {
+		if err := writeFile(dir, f, fmtlite.Sprintf("%d:%d %s", d.Major, d.Minor, v)); err != nil {
 			return err
 		}
 	}
@@ -417,7 +418,7 @@ func setIOV2(dir string, b *specs.LinuxBlockIO) error {
 			if d.Rate != 0 {
 				rate = strconv.FormatUint(d.Rate, 10)
 			}
-			if err := writeFile(dir, "io.max", fmt.Sprintf("%d:%d %s=%s", d.Major, d.Minor, t.key, rate)); err != nil {
+			if err := writeFile(dir, "io.max", fmtlite.Sprintf("%d:%d %s=%s", d.Major, d.Minor, t.key, rate)); err != nil {
 				return err
 			}
 		}
@@ -427,7 +428,7 @@ func setIOV2(dir string, b *specs.LinuxBlockIO) error {
 
 func (m *v2Manager) AddProc(pid int) error {
 	if err := writeFile(m.dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
-		return fmt.Errorf("add process %d to cgroup: %w", pid, err)
+		return fmtlite.Errorf("add process %d to cgroup: %w", pid, err)
 	}
 	return nil
 }
@@ -436,22 +437,22 @@ func (m *v2Manager) SelfJoinFiles() []string { return nil }
 
 func (m *v2Manager) Freeze() error {
 	if err := writeFile(m.dir, "cgroup.freeze", "1"); err != nil {
-		return fmt.Errorf("freeze cgroup: %w", err)
+		return fmtlite.Errorf("freeze cgroup: %w", err)
 	}
 	ok, err := waitFor(2*time.Second, m.Frozen)
 	if err == nil && !ok {
-		err = fmt.Errorf("%s/cgroup.events does not report frozen after 2s", m.dir)
+		err = fmtlite.Errorf("%s/cgroup.events does not report frozen after 2s", m.dir)
 	}
 	if err != nil {
 		_ = writeFile(m.dir, "cgroup.freeze", "0")
-		return fmt.Errorf("freeze cgroup: %w", err)
+		return fmtlite.Errorf("freeze cgroup: %w", err)
 	}
 	return nil
 }
 
 func (m *v2Manager) Thaw() error {
 	if err := writeFile(m.dir, "cgroup.freeze", "0"); err != nil {
-		return fmt.Errorf("thaw cgroup: %w", err)
+		return fmtlite.Errorf("thaw cgroup: %w", err)
 	}
 	return nil
 }
@@ -459,7 +460,7 @@ func (m *v2Manager) Thaw() error {
 func (m *v2Manager) Frozen() (bool, error) {
 	ev, err := readKV(m.dir, "cgroup.events")
 	if err != nil {
-		return false, fmt.Errorf("cgroup freezer state: %w", err)
+		return false, fmtlite.Errorf("cgroup freezer state: %w", err)
 	}
 	return ev["frozen"] == 1, nil
 }
@@ -471,7 +472,7 @@ func (m *v2Manager) Kill(sig unix.Signal) error {
 	// in flight included.
 	if sig == unix.SIGKILL && exists(filepath.Join(m.dir, "cgroup.kill")) {
 		if err := writeFile(m.dir, "cgroup.kill", "1"); err != nil {
-			return fmt.Errorf("kill cgroup: %w", err)
+			return fmtlite.Errorf("kill cgroup: %w", err)
 		}
 		return nil
 	}
@@ -480,7 +481,7 @@ func (m *v2Manager) Kill(sig unix.Signal) error {
 
 func (m *v2Manager) Stats() (*Stats, error) {
 	if !exists(m.dir) {
-		return nil, fmt.Errorf("cgroup stats: %s does not exist", m.dir)
+		return nil, fmtlite.Errorf("cgroup stats: %s does not exist", m.dir)
 	}
 	s := &Stats{}
 	var r statReader
@@ -517,14 +518,14 @@ func (m *v2Manager) Stats() (*Stats, error) {
 		s.Blkio.ServiceBytes, s.Blkio.Serviced = parseIOStatV2(r.raw(dir, "io.stat"))
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("cgroup stats: %w", r.err)
+		return nil, fmtlite.Errorf("cgroup stats: %w", r.err)
 	}
 	return s, nil
 }
 
 func (m *v2Manager) Delete() error {
 	if err := removeCreated(m.created, func(d string) bool { return d == m.dir }, m.rmdirFunc()); err != nil {
-		return fmt.Errorf("delete cgroup: %w", err)
+		return fmtlite.Errorf("delete cgroup: %w", err)
 	}
 	m.created = nil
 	return nil
@@ -537,7 +538,7 @@ func (m *v2Manager) State() State {
 func (m *v2Manager) FD() (int, error) {
 	fd, err := unix.Open(m.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("open cgroup %s: %w", m.dir, err)
+		return -1, fmtlite.Errorf("open cgroup %s: %w", m.dir, err)
 	}
 	return fd, nil
 }

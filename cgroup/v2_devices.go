@@ -2,10 +2,11 @@ package cgroup
 
 import (
 	"errors"
-	"fmt"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // setDevicesV2 enforces device rules the only way cgroup v2 offers: an
@@ -21,31 +22,31 @@ func setDevicesV2(dir string, rules []specs.LinuxDeviceCgroup) error {
 	}
 	insns, err := deviceFilter(rules)
 	if err != nil {
-		return fmt.Errorf("apply device rules to %s: build eBPF filter: %w", dir, err)
+		return fmtlite.Errorf("apply device rules to %s: build eBPF filter: %w", dir, err)
 	}
 	cg, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("apply device rules to %s: %w", dir, err)
+		return fmtlite.Errorf("apply device rules to %s: %w", dir, err)
 	}
 	defer unix.Close(cg)
 	// The attachment holds its own reference to the program, so the filter
 	// outlives this process and goes away with the cgroup.
 	prog, err := loadCgroupDeviceProg(insns, deviceFilterName)
 	if err != nil {
-		return fmt.Errorf("apply device rules to %s: cgroup v2 enforces device rules only through eBPF, and loading the filter failed: %w", dir, err)
+		return fmtlite.Errorf("apply device rules to %s: cgroup v2 enforces device rules only through eBPF, and loading the filter failed: %w", dir, err)
 	}
 	defer unix.Close(prog)
 	// Listed before attaching, so the new program is not among them.
 	old, err := cgroupDeviceProgIDs(cg)
 	if err != nil {
-		return fmt.Errorf("apply device rules to %s: %w", dir, err)
+		return fmtlite.Errorf("apply device rules to %s: %w", dir, err)
 	}
 	if err := attachCgroupDeviceProg(cg, prog); err != nil {
-		return fmt.Errorf("apply device rules to %s: %w", dir, err)
+		return fmtlite.Errorf("apply device rules to %s: %w", dir, err)
 	}
 	for _, id := range old {
 		if err := detachOldDeviceFilter(cg, id); err != nil {
-			return fmt.Errorf("apply device rules to %s: replace earlier filter: %w", dir, err)
+			return fmtlite.Errorf("apply device rules to %s: replace earlier filter: %w", dir, err)
 		}
 	}
 	return nil
@@ -66,13 +67,13 @@ func detachOldDeviceFilter(cg int, id uint32) error {
 	defer unix.Close(fd)
 	_, name, err := progInfo(fd)
 	if err != nil {
-		return fmt.Errorf("program %d: %w", id, err)
+		return fmtlite.Errorf("program %d: %w", id, err)
 	}
 	if name != deviceFilterName {
 		return nil
 	}
 	if err := detachCgroupDeviceProg(cg, fd); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("program %d: %w", id, err)
+		return fmtlite.Errorf("program %d: %w", id, err)
 	}
 	return nil
 }
@@ -151,7 +152,7 @@ func deviceFilter(rules []specs.LinuxDeviceCgroup) ([]bpfInsn, error) {
 		case "c":
 			block = append(block, jneImm(bpfR3, devcgChar, nextRule))
 		default:
-			return nil, fmt.Errorf("device rule %d: type %q: want a, b or c", i, r.Type)
+			return nil, fmtlite.Errorf("device rule %d: type %q: want a, b or c", i, r.Type)
 		}
 		var mask int32
 		access := r.Access
@@ -167,7 +168,7 @@ func deviceFilter(rules []specs.LinuxDeviceCgroup) ([]bpfInsn, error) {
 			case 'm':
 				mask |= devcgMknod
 			default:
-				return nil, fmt.Errorf("device rule %d: access %q: want letters of rwm", i, r.Access)
+				return nil, fmtlite.Errorf("device rule %d: access %q: want letters of rwm", i, r.Access)
 			}
 		}
 		if mask != devcgRead|devcgWrite|devcgMknod {

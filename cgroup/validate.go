@@ -1,7 +1,6 @@
 package cgroup
 
 import (
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"pcr/internal/fmtlite"
 )
 
 // The kernel accepts some nonsense silently (a 1-byte memory limit rounds
@@ -105,16 +106,16 @@ func parseList(s string) (map[int]bool, error) {
 		lo, hi, isRange := strings.Cut(part, "-")
 		a, err := strconv.Atoi(lo)
 		if err != nil || a < 0 {
-			return nil, fmt.Errorf("bad list element %q", part)
+			return nil, fmtlite.Errorf("bad list element %q", part)
 		}
 		b := a
 		if isRange {
 			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return nil, fmt.Errorf("bad list range %q", part)
+				return nil, fmtlite.Errorf("bad list range %q", part)
 			}
 		}
 		if b-a > 1<<16 {
-			return nil, fmt.Errorf("list range %q is too large", part)
+			return nil, fmtlite.Errorf("list range %q is too large", part)
 		}
 		for i := a; i <= b; i++ {
 			out[i] = true
@@ -130,7 +131,7 @@ func deviceRule(d specs.LinuxDeviceCgroup) (string, error) {
 		typ = "a"
 	}
 	if typ != "a" && typ != "b" && typ != "c" {
-		return "", fmt.Errorf("device rule type %q: want a, b or c", d.Type)
+		return "", fmtlite.Errorf("device rule type %q: want a, b or c", d.Type)
 	}
 	num := func(p *int64) string {
 		if p == nil || *p < 0 {
@@ -143,9 +144,9 @@ func deviceRule(d specs.LinuxDeviceCgroup) (string, error) {
 		access = "rwm"
 	}
 	if strings.Trim(access, "rwm") != "" {
-		return "", fmt.Errorf("device rule access %q: want letters of rwm", d.Access)
+		return "", fmtlite.Errorf("device rule access %q: want letters of rwm", d.Access)
 	}
-	return fmt.Sprintf("%s %s:%s %s", typ, num(d.Major), num(d.Minor), access), nil
+	return fmtlite.Sprintf("%s %s:%s %s", typ, num(d.Major), num(d.Minor), access), nil
 }
 
 // hasLimits reports whether res asks for anything to be written.

@@ -1,10 +1,11 @@
 package runtime
 
 import (
-	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // sendConsole hands the pty master to whoever listens on the console
@@ -14,7 +15,7 @@ import (
 func sendConsole(path string, master *os.File) error {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("console socket %s: %w", path, err)
+		return fmtlite.Errorf("console socket %s: %w", path, err)
 	}
 	defer unix.Close(fd)
 	for {
@@ -24,10 +25,10 @@ func sendConsole(path string, master *os.File) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("console socket %s: connect: %w", path, err)
+		return fmtlite.Errorf("console socket %s: connect: %w", path, err)
 	}
 	if err := unix.Sendmsg(fd, []byte(master.Name()), unix.UnixRights(int(master.Fd())), nil, 0); err != nil {
-		return fmt.Errorf("send pty master to %s: %w", path, err)
+		return fmtlite.Errorf("send pty master to %s: %w", path, err)
 	}
 	return nil
 }

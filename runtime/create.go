@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,6 +14,7 @@ import (
 
 	"pcr/cgroup"
 	"pcr/internal/atomicfile"
+	"pcr/internal/fmtlite"
 )
 
 // CreateOpts are runc's create flags.
@@ -56,13 +56,13 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	}
 	bundle, err := filepath.Abs(o.Bundle)
 	if err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", o.Bundle, err)
+		return nil, fmtlite.Errorf("bundle %s: %w", o.Bundle, err)
 	}
 	spec, specJSON := o.Spec, []byte(nil)
 	if spec == nil {
 		spec, specJSON, err = loadSpec(bundle)
 	} else if err = ValidateSpec(spec); err != nil {
-		err = fmt.Errorf("%s: %w", filepath.Join(bundle, "config.json"), err)
+		err = fmtlite.Errorf("%s: %w", filepath.Join(bundle, "config.json"), err)
 	}
 	if err != nil {
 		return nil, err
@@ -86,17 +86,17 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 		rootfs = filepath.Join(bundle, rootfs)
 	}
 	if fi, err := os.Stat(rootfs); err != nil {
-		return nil, fmt.Errorf("root.path: %w", err)
+		return nil, fmtlite.Errorf("root.path: %w", err)
 	} else if !fi.IsDir() {
-		return nil, fmt.Errorf("root.path %s is not a directory", rootfs)
+		return nil, fmtlite.Errorf("root.path %s is not a directory", rootfs)
 	}
 
 	dir := r.dir(o.ID)
 	if err := os.Mkdir(dir, 0o711); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("container %s: %w", o.ID, ErrExist)
+			return nil, fmtlite.Errorf("container %s: %w", o.ID, ErrExist)
 		}
-		return nil, fmt.Errorf("create state dir %s: %w", dir, err)
+		return nil, fmtlite.Errorf("create state dir %s: %w", dir, err)
 	}
 	unlock, err := lockDir(dir)
 	if err != nil {
@@ -133,16 +133,16 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	}()
 
 	if err := unix.Mkfifo(st.fifoPath(), 0o622); err != nil {
-		return nil, fmt.Errorf("create exec fifo: %w", err)
+		return nil, fmtlite.Errorf("create exec fifo: %w", err)
 	}
 	// The umask would strip the world-write bit, and init opens the fifo
 	// for writing after it has switched to process.user.
 	if err := os.Chmod(st.fifoPath(), 0o622); err != nil {
-		return nil, fmt.Errorf("chmod exec fifo: %w", err)
+		return nil, fmtlite.Errorf("chmod exec fifo: %w", err)
 	}
 	cg, err = cgroup.New(spec.Linux.CgroupsPath, o.ID)
 	if err != nil {
-		return nil, fmt.Errorf("cgroup for %s: %w", o.ID, err)
+		return nil, fmtlite.Errorf("cgroup for %s: %w", o.ID, err)
 	}
 	st.Cgroup = cg.State()
 	// Recorded before Apply makes them: a create killed half-way must leave
@@ -159,7 +159,7 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 
 	fifo, err := os.OpenFile(st.fifoPath(), unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open exec fifo: %w", err)
+		return nil, fmtlite.Errorf("open exec fifo: %w", err)
 	}
 	defer fifo.Close()
 	so := spawnOpts{
@@ -182,7 +182,7 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	}
 	res.Devices = cgroupDevices(spec)
 	if err := cg.Apply(&res); err != nil {
-		return nil, fmt.Errorf("create container %s: %w", o.ID, err)
+		return nil, fmtlite.Errorf("create container %s: %w", o.ID, err)
 	}
 	st.Cgroup = cg.State()
 	r.Trace.Stage("cgroup created and limits written (%s)", cgroup.Mode())
@@ -253,7 +253,7 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 			return nil
 		}
 		if err := cg.AddProc(pid); err != nil {
-			return fmt.Errorf("put init in its cgroup: %w", err)
+			return fmtlite.Errorf("put init in its cgroup: %w", err)
 		}
 		r.Trace.Stage("init pid %d recorded and placed in its cgroup", pid)
 		return nil
@@ -289,10 +289,10 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 		err = init.handshake(cfg, onPid, onHooks)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("create container %s: %w", o.ID, err)
+		return nil, fmtlite.Errorf("create container %s: %w", o.ID, err)
 	}
 	if err := ensureInCgroup(cg, init); err != nil {
-		return nil, fmt.Errorf("create container %s: %w", o.ID, err)
+		return nil, fmtlite.Errorf("create container %s: %w", o.ID, err)
 	}
 	r.Trace.Stage("init ready, waiting on exec.fifo")
 	init.sync.f.Close()
@@ -365,7 +365,7 @@ func writePidFile(path string, pid int) error {
 // checkSecurityFields refuses LSM settings this host cannot honour, like runc.
 func checkSecurityFields(s *specs.Spec, r *Runtime) error {
 	if s.Process.ApparmorProfile != "" && !apparmorEnabled() {
-		return fmt.Errorf("process.apparmorProfile %q: AppArmor is not enabled on this host", s.Process.ApparmorProfile)
+		return fmtlite.Errorf("process.apparmorProfile %q: AppArmor is not enabled on this host", s.Process.ApparmorProfile)
 	}
 	if s.Process.SelinuxLabel != "" || s.Linux.MountLabel != "" {
 		if !selinuxEnabled() {

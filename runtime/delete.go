@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pcr/cgroup"
+	"pcr/internal/fmtlite"
 )
 
 // Delete removes a stopped container (or any, with force): its processes,
@@ -29,7 +29,7 @@ func (r *Runtime) delete(st *State, force bool) error {
 	id := st.ID
 	unlock, err := lockDir(st.dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("container %s: %w", id, ErrNotExist)
+		return fmtlite.Errorf("container %s: %w", id, ErrNotExist)
 	}
 	if err != nil {
 		return err
@@ -41,14 +41,14 @@ func (r *Runtime) delete(st *State, force bool) error {
 			// runc deletes a created container without --force: it never ran.
 			force = true
 		} else {
-			return fmt.Errorf("cannot delete container %s that is not stopped: %s (use --force)", id, st.Status)
+			return fmtlite.Errorf("cannot delete container %s that is not stopped: %s (use --force)", id, st.Status)
 		}
 	}
 	var cg cgroup.Manager
 	if len(st.Cgroup.Paths) > 0 {
 		cg, err = cgroup.Load(st.Cgroup)
 		if err != nil {
-			return fmt.Errorf("delete %s: %w", id, err)
+			return fmtlite.Errorf("delete %s: %w", id, err)
 		}
 	}
 	if st.Pid > 0 && processAlive(st.Pid, st.PidStart) {
@@ -57,7 +57,7 @@ func (r *Runtime) delete(st *State, force bool) error {
 		}
 		unix.Kill(st.Pid, unix.SIGKILL)
 		if !waitGone(st.Pid, st.PidStart, 10*time.Second) {
-			return fmt.Errorf("delete %s: init %d did not die", id, st.Pid)
+			return fmtlite.Errorf("delete %s: init %d did not die", id, st.Pid)
 		}
 	}
 	if cg != nil {
@@ -67,7 +67,7 @@ func (r *Runtime) delete(st *State, force bool) error {
 			cg.Kill(unix.SIGKILL)
 		}
 		if err := cg.Delete(); err != nil {
-			return fmt.Errorf("delete %s: %w", id, err)
+			return fmtlite.Errorf("delete %s: %w", id, err)
 		}
 	}
 	var hookErr error
@@ -79,7 +79,7 @@ func (r *Runtime) delete(st *State, force bool) error {
 		hookErr = runHooks("poststop", spec.Hooks.Poststop, hs)
 	}
 	if err := os.RemoveAll(st.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("delete %s: remove state: %w", id, err)
+		return fmtlite.Errorf("delete %s: remove state: %w", id, err)
 	}
 	if hookErr != nil {
 		r.warnf("%v", hookErr)

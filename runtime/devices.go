@@ -2,12 +2,13 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 type device struct {
@@ -38,7 +39,7 @@ func specDevice(d specs.LinuxDevice) (device, error) {
 	case "p":
 		dev.kind = unix.S_IFIFO
 	default:
-		return dev, fmt.Errorf("device %s: unknown type %q", d.Path, d.Type)
+		return dev, fmtlite.Errorf("device %s: unknown type %q", d.Path, d.Type)
 	}
 	if d.FileMode != nil {
 		dev.mode = *d.FileMode & 0o7777
@@ -50,7 +51,7 @@ func specDevice(d specs.LinuxDevice) (device, error) {
 		dev.gid = *d.GID
 	}
 	if !filepath.IsAbs(d.Path) {
-		return dev, fmt.Errorf("device path %q is not absolute", d.Path)
+		return dev, fmtlite.Errorf("device path %q is not absolute", d.Path)
 	}
 	return dev, nil
 }
@@ -89,7 +90,7 @@ func (p *initProc) setupDev() error {
 			return err
 		}
 		if err := os.Symlink(l[0], dst); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("symlink %s -> %s: %w", l[1], l[0], err)
+			return fmtlite.Errorf("symlink %s -> %s: %w", l[1], l[0], err)
 		}
 	}
 	return nil
@@ -101,14 +102,14 @@ func (p *initProc) createDevice(d device) error {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return fmt.Errorf("device %s: %w", d.path, err)
+		return fmtlite.Errorf("device %s: %w", d.path, err)
 	}
 	bind := func() error {
 		if err := mkTarget(dest, false); err != nil {
-			return fmt.Errorf("device %s: %w", d.path, err)
+			return fmtlite.Errorf("device %s: %w", d.path, err)
 		}
 		if err := unix.Mount(d.path, dest, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("bind device %s from the host: %w", d.path, err)
+			return fmtlite.Errorf("bind device %s from the host: %w", d.path, err)
 		}
 		return nil
 	}
@@ -124,10 +125,10 @@ func (p *initProc) createDevice(d device) error {
 		if err == unix.EPERM {
 			return bind()
 		}
-		return fmt.Errorf("mknod %s: %w", d.path, err)
+		return fmtlite.Errorf("mknod %s: %w", d.path, err)
 	}
 	if err := unix.Chown(dest, int(d.uid), int(d.gid)); err != nil {
-		return fmt.Errorf("chown %s: %w", d.path, err)
+		return fmtlite.Errorf("chown %s: %w", d.path, err)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"strconv"
 
@@ -10,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pcr/cgroup"
+	"pcr/internal/fmtlite"
 )
 
 // ExecOpts are runc's exec flags once the process is built.
@@ -42,7 +42,7 @@ func (r *Runtime) Exec(id string, o ExecOpts) (*Process, error) {
 		return nil, err
 	}
 	if st.Status != StatusRunning && st.Status != StatusCreated {
-		return nil, fmt.Errorf("cannot exec in a %s container", st.Status)
+		return nil, fmtlite.Errorf("cannot exec in a %s container", st.Status)
 	}
 	proc := o.Process
 	if proc == nil || len(proc.Args) == 0 {
@@ -62,10 +62,10 @@ func (r *Runtime) Exec(id string, o ExecOpts) (*Process, error) {
 	// that namespace's root, which our cgroup is.
 	cspec, err := st.Spec()
 	if err != nil {
-		return nil, fmt.Errorf("exec in %s: %w", id, err)
+		return nil, fmtlite.Errorf("exec in %s: %w", id, err)
 	}
 	if cspec == nil || cspec.Linux == nil {
-		return nil, fmt.Errorf("exec in %s: its record holds no config", id)
+		return nil, fmtlite.Errorf("exec in %s: its record holds no config", id)
 	}
 	var ns nsPlan
 	ns.parentJoins = map[string]string{}
@@ -131,11 +131,11 @@ func (r *Runtime) Exec(id string, o ExecOpts) (*Process, error) {
 	}
 	if err := ch.handshake(cfg, onPid, nil); err != nil {
 		ch.kill()
-		return nil, fmt.Errorf("exec in %s: %w", id, err)
+		return nil, fmtlite.Errorf("exec in %s: %w", id, err)
 	}
 	if err := ensureInCgroup(cg, ch); err != nil {
 		ch.kill()
-		return nil, fmt.Errorf("exec in %s: %w", id, err)
+		return nil, fmtlite.Errorf("exec in %s: %w", id, err)
 	}
 	ch.sync.f.Close()
 	p := &Process{Pid: ch.pid, child: ch}

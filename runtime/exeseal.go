@@ -2,13 +2,14 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // CVE-2019-5736: the init and exec children run the runtime's own binary
@@ -30,7 +31,7 @@ func sealExe(path, root string) (*os.File, error) {
 	if path == selfExe {
 		p, err := os.Readlink(path)
 		if err != nil {
-			return nil, fmt.Errorf("seal %s: %w", path, err)
+			return nil, fmtlite.Errorf("seal %s: %w", path, err)
 		}
 		real = p
 	}
@@ -40,7 +41,7 @@ func sealExe(path, root string) (*os.File, error) {
 	}
 	f, err := sealByCopy(path)
 	if err != nil {
-		return nil, fmt.Errorf("seal %s: read-only overlay: %v; sealed copy: %w", real, overlayErr, err)
+		return nil, fmtlite.Errorf("seal %s: read-only overlay: %v; sealed copy: %w", real, overlayErr, err)
 	}
 	return f, nil
 }
@@ -50,42 +51,42 @@ func sealExe(path, root string) (*os.File, error) {
 // the file.
 func sealByOverlay(path, below string) (*os.File, error) {
 	if !filepath.IsAbs(path) {
-		return nil, fmt.Errorf("%q is not an absolute path", path)
+		return nil, fmtlite.Errorf("%q is not an absolute path", path)
 	}
 	// Layers may not hold one another: say so here rather than in the
 	// kernel's log on every spawn (a binary in /, a state root below it).
 	if dir := filepath.Dir(path); within(below, dir) || within(dir, below) {
-		return nil, fmt.Errorf("the binary's directory %s and %s overlap", dir, below)
+		return nil, fmtlite.Errorf("the binary's directory %s and %s overlap", dir, below)
 	}
 	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("fsopen overlay: %w", err)
+		return nil, fmtlite.Errorf("fsopen overlay: %w", err)
 	}
 	defer unix.Close(fsfd)
 	dir := filepath.Dir(path)
 	if err := unix.FsconfigSetString(fsfd, "lowerdir", escapeOverlayPath(dir)+":"+escapeOverlayPath(below)); err != nil {
-		return nil, fmt.Errorf("overlay lowerdir %s: %w", dir, err)
+		return nil, fmtlite.Errorf("overlay lowerdir %s: %w", dir, err)
 	}
 	// No inode number extension: it would log about the layers' filesystems
 	// on every spawn, and nothing here compares inode numbers. Older kernels
 	// without the option still mount.
 	_ = unix.FsconfigSetString(fsfd, "xino", "off")
 	if err := unix.FsconfigCreate(fsfd); err != nil {
-		return nil, fmt.Errorf("overlay of %s: %w", dir, err)
+		return nil, fmtlite.Errorf("overlay of %s: %w", dir, err)
 	}
 	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
 	if err != nil {
-		return nil, fmt.Errorf("fsmount overlay of %s: %w", dir, err)
+		return nil, fmtlite.Errorf("fsmount overlay of %s: %w", dir, err)
 	}
 	defer unix.Close(mfd)
 	fd, err := unix.Openat(mfd, filepath.Base(path), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open %s in its sealed overlay: %w", path, err)
+		return nil, fmtlite.Errorf("open %s in its sealed overlay: %w", path, err)
 	}
 	f := os.NewFile(uintptr(fd), path)
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s in its sealed overlay is not a regular file", path)
+		return nil, fmtlite.Errorf("%s in its sealed overlay is not a regular file", path)
 	}
 	return f, nil
 }
@@ -117,17 +118,17 @@ func sealByCopy(path string) (*os.File, error) {
 		fd, err = unix.MemfdCreate("pcr-init", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("memfd_create: %w", err)
+		return nil, fmtlite.Errorf("memfd_create: %w", err)
 	}
 	mem := os.NewFile(uintptr(fd), "pcr-init (sealed copy)")
 	if _, err := io.Copy(mem, src); err != nil {
 		mem.Close()
-		return nil, fmt.Errorf("copy into memfd: %w", err)
+		return nil, fmtlite.Errorf("copy into memfd: %w", err)
 	}
 	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 	if _, err := unix.FcntlInt(mem.Fd(), unix.F_ADD_SEALS, seals); err != nil {
 		mem.Close()
-		return nil, fmt.Errorf("seal memfd: %w", err)
+		return nil, fmtlite.Errorf("seal memfd: %w", err)
 	}
 	return mem, nil
 }

@@ -9,19 +9,18 @@ package runtime
 // "fallback" and the parent starts the Go init afresh (create.go).
 
 import (
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"pcr/internal/fmtlite"
+	"pcr/runtime/internal/caps"
 	"pcr/runtime/internal/seccomp"
 )
 
@@ -117,7 +116,7 @@ func buildFastPlan(cfg *initConfig) ([]byte, error) {
 	}
 	for k, v := range spec.Linux.Sysctl {
 		if strings.Contains(k, "/") || strings.Contains(k, "..") {
-			return nil, fmt.Errorf("sysctl %q: invalid name", k)
+			return nil, fmtlite.Errorf("sysctl %q: invalid name", k)
 		}
 		p.op('S', filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/")), v)
 	}
@@ -148,7 +147,7 @@ func buildFastPlan(cfg *initConfig) ([]byte, error) {
 		return nil, p.err
 	}
 	if len(p.b) > planMax {
-		return nil, fmt.Errorf("plan of %d bytes is over the C init's %d", len(p.b), planMax)
+		return nil, fmtlite.Errorf("plan of %d bytes is over the C init's %d", len(p.b), planMax)
 	}
 	return p.b, nil
 }
@@ -277,13 +276,13 @@ func planFinal(p *plan, cfg *initConfig) error {
 	if sc := cfg.Spec.Linux.Seccomp; sc != nil {
 		var err error
 		if prog, err = seccomp.Compile(sc); err != nil {
-			return fmt.Errorf("seccomp: %w", err)
+			return fmtlite.Errorf("seccomp: %w", err)
 		}
 		if bits, err = seccomp.FlagBits(sc.Flags); err != nil {
-			return fmt.Errorf("seccomp: %w", err)
+			return fmtlite.Errorf("seccomp: %w", err)
 		}
 		if len(prog) == 0 || len(prog) > 4096 {
-			return fmt.Errorf("seccomp: program of %d instructions", len(prog))
+			return fmtlite.Errorf("seccomp: program of %d instructions", len(prog))
 		}
 	}
 	p.op('F', num(cfg.PreserveFDs))
@@ -293,7 +292,7 @@ func planFinal(p *plan, cfg *initConfig) error {
 	for _, rl := range proc.Rlimits {
 		res, ok := rlimitNames[rl.Type]
 		if !ok || rl.Soft > rl.Hard {
-			return fmt.Errorf("rlimit %s soft=%d hard=%d", rl.Type, rl.Soft, rl.Hard)
+			return fmtlite.Errorf("rlimit %s soft=%d hard=%d", rl.Type, rl.Soft, rl.Hard)
 		}
 		p.op('T', num(res), strconv.FormatUint(rl.Soft, 10), strconv.FormatUint(rl.Hard, 10))
 	}
@@ -332,29 +331,37 @@ func filterHex(prog []unix.SockFilter) string {
 		b = append(b, byte(in.Code), byte(in.Code>>8), in.Jt, in.Jf,
 			byte(in.K), byte(in.K>>8), byte(in.K>>16), byte(in.K>>24))
 	}
-	return hex.EncodeToString(b)
+	return lowerHex(b)
+}
+
+// lowerHex is hex.EncodeToString (two lower-case digits a byte), written
+// out because encoding/hex links fmt into pcr-oci.
+func lowerHex(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 2*len(b))
+	for i, v := range b {
+		out[2*i] = digits[v>>4]
+		out[2*i+1] = digits[v&0x0f]
+	}
+	return string(out)
 }
 
 // capMasks is parseCaps as bit masks: bounding, effective, permitted,
 // inheritable, ambient. A capability this kernel does not know keeps the Go
 // init, which warns about it on the container's stderr.
 func capMasks(c *specs.LinuxCapabilities) ([5]string, error) {
-	known := map[string]capability.Cap{}
-	last, _ := capability.LastCap()
-	for _, cp := range capability.List() {
-		if cp <= last {
-			known["CAP_"+strings.ToUpper(cp.String())] = cp
-		}
-	}
 	var out [5]string
+	last, err := caps.LastCap()
+	if err != nil {
+		return out, err
+	}
+	refuse := func(n string) error {
+		return fmtlite.Errorf("capability %s is unknown to this kernel", n)
+	}
 	for i, names := range [][]string{c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
-		var m uint64
-		for _, n := range names {
-			cp, ok := known[strings.ToUpper(n)]
-			if !ok {
-				return out, fmt.Errorf("capability %s is unknown to this kernel", n)
-			}
-			m |= 1 << uint(cp)
+		m, err := caps.Mask(names, last, refuse)
+		if err != nil {
+			return out, err
 		}
 		out[i] = strconv.FormatUint(m, 16)
 	}

@@ -1,18 +1,17 @@
 package runtime
 
 import (
-	"bufio"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
-	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"pcr/internal/fmtlite"
+	"pcr/runtime/internal/caps"
 	"pcr/runtime/internal/seccomp"
 )
 
@@ -26,7 +25,8 @@ type final struct {
 	env      []string
 	seccomp  []unix.SockFilter
 	scFlags  []specs.LinuxSeccompFlag
-	caps     map[capability.CapType][]capability.Cap
+	caps     *caps.Sets // nil: the process keeps the capabilities it has
+	lastCap  int        // the kernel's highest capability, when caps is set
 	preserve int
 }
 
@@ -41,7 +41,7 @@ func (p *initProc) prepareFinal(proc *specs.Process) (*final, error) {
 	}
 	f.path = path
 	if proc.Capabilities != nil {
-		f.caps, err = parseCaps(proc.Capabilities, p.warn)
+		f.caps, f.lastCap, err = parseCaps(proc.Capabilities, p.warn)
 		if err != nil {
 			return nil, err
 		}
@@ -49,7 +49,7 @@ func (p *initProc) prepareFinal(proc *specs.Process) (*final, error) {
 	if sc := p.cfg.Spec.Linux.Seccomp; sc != nil {
 		f.seccomp, err = seccomp.Compile(sc)
 		if err != nil {
-			return nil, fmt.Errorf("seccomp: %w", err)
+			return nil, fmtlite.Errorf("seccomp: %w", err)
 		}
 		f.scFlags = sc.Flags
 	}
@@ -57,7 +57,7 @@ func (p *initProc) prepareFinal(proc *specs.Process) (*final, error) {
 }
 
 func (p *initProc) warn(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "pcr: warning: "+format+"\n", args...)
+	fmtlite.Fprintf(os.Stderr, "pcr: warning: "+format+"\n", args...)
 }
 
 func (f *final) dropPrivileges() error {
@@ -68,15 +68,15 @@ func (f *final) dropPrivileges() error {
 	// (e.g. runtime-tools' default) would otherwise make it fail with EPERM.
 	// Every fd init opens from here on is O_CLOEXEC already.
 	if err := unix.CloseRange(uint(3+f.preserve), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("close fds: %w", err)
+		return fmtlite.Errorf("close fds: %w", err)
 	}
 	if proc.OOMScoreAdj != nil {
 		v := strconv.Itoa(*proc.OOMScoreAdj)
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(v), 0); err != nil {
 			if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
-				return fmt.Errorf("set oomScoreAdj %s: %w (lowering it needs CAP_SYS_RESOURCE)", v, err)
+				return fmtlite.Errorf("set oomScoreAdj %s: %w (lowering it needs CAP_SYS_RESOURCE)", v, err)
 			}
-			return fmt.Errorf("set oomScoreAdj %s: %w", v, err)
+			return fmtlite.Errorf("set oomScoreAdj %s: %w", v, err)
 		}
 	}
 	for _, rl := range proc.Rlimits {
@@ -86,20 +86,20 @@ func (f *final) dropPrivileges() error {
 	}
 	if proc.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("set no_new_privs: %w", err)
+			return fmtlite.Errorf("set no_new_privs: %w", err)
 		}
 	} else if f.seccomp != nil {
 		// Without no_new_privs loading a filter needs CAP_SYS_ADMIN, which
 		// the user switch below may drop.
 		if err := seccomp.Load(f.seccomp, f.scFlags); err != nil {
-			return fmt.Errorf("load seccomp filter: %w", err)
+			return fmtlite.Errorf("load seccomp filter: %w", err)
 		}
 	}
 	if err := f.setUserAndCaps(); err != nil {
 		return err
 	}
 	if err := unix.Chdir(proc.Cwd); err != nil {
-		return fmt.Errorf("chdir to cwd %q: %w", proc.Cwd, err)
+		return fmtlite.Errorf("chdir to cwd %q: %w", proc.Cwd, err)
 	}
 	if proc.User.Umask != nil {
 		unix.Umask(int(*proc.User.Umask))
@@ -109,21 +109,13 @@ func (f *final) dropPrivileges() error {
 
 func (f *final) setUserAndCaps() error {
 	u := f.proc.User
-	var c capability.Capabilities
-	if f.caps != nil {
-		var err error
-		if c, err = capability.NewPid2(0); err != nil {
-			return fmt.Errorf("read capabilities: %w", err)
-		}
-		c.Clear(capability.CAPS | capability.BOUNDS | capability.AMBS)
-		for t, list := range f.caps {
-			c.Set(t, list...)
-		}
-		if err := c.Apply(capability.BOUNDS); err != nil {
-			return fmt.Errorf("drop bounding capabilities: %w", err)
+	c := f.caps
+	if c != nil {
+		if err := c.ApplyBounding(f.lastCap); err != nil {
+			return fmtlite.Errorf("drop bounding capabilities: %w", err)
 		}
 		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("keep capabilities across setuid: %w", err)
+			return fmtlite.Errorf("keep capabilities across setuid: %w", err)
 		}
 	}
 	gids := make([]int, 0, len(u.AdditionalGids))
@@ -131,23 +123,23 @@ func (f *final) setUserAndCaps() error {
 		gids = append(gids, int(g))
 	}
 	if err := unix.Setgroups(gids); err != nil {
-		return fmt.Errorf("setgroups %v: %w", gids, err)
+		return fmtlite.Errorf("setgroups %v: %w", gids, err)
 	}
 	// Raw syscalls: Go's Setuid would try to switch every thread, and only
 	// this locked thread will exec.
 	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
-		return fmt.Errorf("setgid %d: %w", u.GID, e)
+		return fmtlite.Errorf("setgid %d: %w", u.GID, e)
 	}
 	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
-		return fmt.Errorf("setuid %d: %w", u.UID, e)
+		return fmtlite.Errorf("setuid %d: %w", u.UID, e)
 	}
 	if c != nil {
 		unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0)
-		if err := c.Apply(capability.CAPS); err != nil {
-			return fmt.Errorf("set capabilities: %w", err)
+		if err := c.ApplyCaps(); err != nil {
+			return fmtlite.Errorf("set capabilities: %w", err)
 		}
-		if err := c.Apply(capability.AMBS); err != nil {
-			return fmt.Errorf("set ambient capabilities: %w", err)
+		if err := c.ApplyAmbient(f.lastCap); err != nil {
+			return fmtlite.Errorf("set ambient capabilities: %w", err)
 		}
 	}
 	return nil
@@ -158,12 +150,12 @@ func (f *final) setUserAndCaps() error {
 func (f *final) exec(t *Tracer) error {
 	if f.proc.NoNewPrivileges && f.seccomp != nil {
 		if err := seccomp.Load(f.seccomp, f.scFlags); err != nil {
-			return fmt.Errorf("load seccomp filter: %w", err)
+			return fmtlite.Errorf("load seccomp filter: %w", err)
 		}
 	}
 	t.Stage("execve %s", f.path)
 	err := unix.Exec(f.path, f.proc.Args, f.env)
-	return &ExecError{msg: fmt.Sprintf("exec %s: %v", f.proc.Args[0], err), kind: execKind(err)}
+	return &ExecError{msg: fmtlite.Sprintf("exec %s: %v", f.proc.Args[0], err), kind: execKind(err)}
 }
 
 // ErrCommandNotFound and ErrCommandCannotExecute say why a payload could
@@ -219,50 +211,44 @@ var rlimitNames = map[string]int{
 func setRlimit(rl specs.POSIXRlimit) error {
 	res, ok := rlimitNames[rl.Type]
 	if !ok {
-		return fmt.Errorf("rlimit %q: unknown type", rl.Type)
+		return fmtlite.Errorf("rlimit %q: unknown type", rl.Type)
 	}
 	if rl.Soft > rl.Hard {
-		return fmt.Errorf("rlimit %s: soft %d above hard %d", rl.Type, rl.Soft, rl.Hard)
+		return fmtlite.Errorf("rlimit %s: soft %d above hard %d", rl.Type, rl.Soft, rl.Hard)
 	}
 	err := unix.Setrlimit(res, &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard})
 	if errors.Is(err, unix.EPERM) {
 		var cur unix.Rlimit
 		unix.Getrlimit(res, &cur)
-		return fmt.Errorf("rlimit %s soft=%d hard=%d: %w: raising the hard limit above %d needs CAP_SYS_RESOURCE, which this host does not grant", rl.Type, rl.Soft, rl.Hard, err, cur.Max)
+		return fmtlite.Errorf("rlimit %s soft=%d hard=%d: %w: raising the hard limit above %d needs CAP_SYS_RESOURCE, which this host does not grant", rl.Type, rl.Soft, rl.Hard, err, cur.Max)
 	}
 	if err != nil {
-		return fmt.Errorf("rlimit %s soft=%d hard=%d: %w", rl.Type, rl.Soft, rl.Hard, err)
+		return fmtlite.Errorf("rlimit %s soft=%d hard=%d: %w", rl.Type, rl.Soft, rl.Hard, err)
 	}
 	return nil
 }
 
-func parseCaps(c *specs.LinuxCapabilities, warn func(string, ...any)) (map[capability.CapType][]capability.Cap, error) {
-	known := map[string]capability.Cap{}
-	last, _ := capability.LastCap()
-	for _, cp := range capability.List() {
-		if cp <= last {
-			known["CAP_"+strings.ToUpper(cp.String())] = cp
-		}
+// parseCaps turns the spec's capability names into sets, with the running
+// kernel's highest capability, which applying them needs.
+func parseCaps(c *specs.LinuxCapabilities, warn func(string, ...any)) (*caps.Sets, int, error) {
+	last, err := caps.LastCap()
+	if err != nil {
+		return nil, 0, err
 	}
-	conv := func(names []string) []capability.Cap {
-		out := make([]capability.Cap, 0, len(names))
-		for _, n := range names {
-			if cp, ok := known[strings.ToUpper(n)]; ok {
-				out = append(out, cp)
-			} else {
-				// runc ignores caps the kernel does not know, for forward compatibility.
-				warn("capability %s is unknown to this kernel, ignored", n)
-			}
-		}
-		return out
+	// runc ignores caps the kernel does not know, for forward compatibility.
+	ignore := func(n string) error {
+		warn("capability %s is unknown to this kernel, ignored", n)
+		return nil
 	}
-	return map[capability.CapType][]capability.Cap{
-		capability.BOUNDING:    conv(c.Bounding),
-		capability.EFFECTIVE:   conv(c.Effective),
-		capability.PERMITTED:   conv(c.Permitted),
-		capability.INHERITABLE: conv(c.Inheritable),
-		capability.AMBIENT:     conv(c.Ambient),
-	}, nil
+	s := &caps.Sets{}
+	// ignore never fails, so neither does Mask. The order is the order of
+	// the warnings: bounding, effective, permitted, inheritable, ambient.
+	s.Bounding, _ = caps.Mask(c.Bounding, last, ignore)
+	s.Effective, _ = caps.Mask(c.Effective, last, ignore)
+	s.Permitted, _ = caps.Mask(c.Permitted, last, ignore)
+	s.Inheritable, _ = caps.Mask(c.Inheritable, last, ignore)
+	s.Ambient, _ = caps.Mask(c.Ambient, last, ignore)
+	return s, last, nil
 }
 
 func hasEnv(env []string, key string) bool {
@@ -276,18 +262,8 @@ func hasEnv(env []string, key string) bool {
 
 // homeOf reads the container's /etc/passwd; "/" when the uid has no entry.
 func homeOf(uid uint32) string {
-	f, err := os.Open("/etc/passwd")
-	if err != nil {
-		return "/"
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	want := strconv.FormatUint(uint64(uid), 10)
-	for s.Scan() {
-		fields := strings.Split(s.Text(), ":")
-		if len(fields) >= 6 && fields[2] == want && fields[5] != "" {
-			return fields[5]
-		}
+	if fields, ok := passwdEntry("/etc/passwd", strconv.FormatUint(uint64(uid), 10)); ok && fields[5] != "" {
+		return fields[5]
 	}
 	return "/"
 }
@@ -300,10 +276,10 @@ func lookPath(arg string, env []string, cwd string) (string, error) {
 			return err
 		}
 		if fi.IsDir() {
-			return fmt.Errorf("%s is a directory: %w", p, unix.EACCES)
+			return fmtlite.Errorf("%s is a directory: %w", p, unix.EACCES)
 		}
 		if fi.Mode()&0o111 == 0 {
-			return fmt.Errorf("%s: %w", p, unix.EACCES)
+			return fmtlite.Errorf("%s: %w", p, unix.EACCES)
 		}
 		return nil
 	}
@@ -313,7 +289,7 @@ func lookPath(arg string, env []string, cwd string) (string, error) {
 			p = filepath.Join(cwd, p)
 		}
 		if err := check(p); err != nil {
-			return "", fmt.Errorf("exec %q: %w", arg, err)
+			return "", fmtlite.Errorf("exec %q: %w", arg, err)
 		}
 		return p, nil
 	}
@@ -338,7 +314,7 @@ func lookPath(arg string, env []string, cwd string) (string, error) {
 		}
 	}
 	if firstErr != nil {
-		return "", fmt.Errorf("exec %q: %w", arg, firstErr)
+		return "", fmtlite.Errorf("exec %q: %w", arg, firstErr)
 	}
-	return "", fmt.Errorf("exec %q: %w", arg, errNotInPath)
+	return "", fmtlite.Errorf("exec %q: %w", arg, errNotInPath)
 }

@@ -3,12 +3,13 @@ package runtime
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os/exec"
 	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"pcr/internal/fmtlite"
 )
 
 // runHooks runs hooks in order with the state on stdin; the first failure
@@ -20,7 +21,7 @@ func runHooks(kind string, hooks []specs.Hook, st specs.State) error {
 	data := appendSpecsState(nil, &st)
 	for i, h := range hooks {
 		if err := runHook(h, data); err != nil {
-			return fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)
+			return fmtlite.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)
 		}
 	}
 	return nil
@@ -30,7 +31,7 @@ func runHook(h specs.Hook, state []byte) error {
 	ctx := context.Background()
 	if h.Timeout != nil {
 		if *h.Timeout <= 0 {
-			return fmt.Errorf("timeout %d must be positive", *h.Timeout)
+			return fmtlite.Errorf("timeout %d must be positive", *h.Timeout)
 		}
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(*h.Timeout)*time.Second)
@@ -51,11 +52,11 @@ func runHook(h specs.Hook, state []byte) error {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
-		return fmt.Errorf("timed out after %ds", *h.Timeout)
+		return fmtlite.Errorf("timed out after %ds", *h.Timeout)
 	}
 	if err != nil {
 		if msg := strings.TrimSpace(out.String()); msg != "" {
-			return fmt.Errorf("%w: %s", err, msg)
+			return fmtlite.Errorf("%w: %s", err, msg)
 		}
 		return err
 	}

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -13,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"pcr/internal/fmtlite"
 	"pcr/runtime/internal/nsenter"
 )
 
@@ -35,7 +35,7 @@ func Init() {
 	}
 	syncFD, err := strconv.Atoi(os.Getenv("_PCR_SYNCFD"))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "pcr init: bad _PCR_SYNCFD")
+		fmtlite.Fprintln(os.Stderr, "pcr init: bad _PCR_SYNCFD")
 		os.Exit(1)
 	}
 	sock := syncSocket{f: os.NewFile(uintptr(syncFD), "sync")}
@@ -60,14 +60,14 @@ type initProc struct {
 func runInit(sock syncSocket) error {
 	m, _, err := sock.recv()
 	if err != nil {
-		return fmt.Errorf("read config: %w", err)
+		return fmtlite.Errorf("read config: %w", err)
 	}
 	if m.Type != msgConfig || len(m.Config) == 0 {
-		return fmt.Errorf("expected config, got %q", m.Type)
+		return fmtlite.Errorf("expected config, got %q", m.Type)
 	}
 	cfg, err := decodeInitConfig(m.Config)
 	if err != nil {
-		return fmt.Errorf("read config: %w", err)
+		return fmtlite.Errorf("read config: %w", err)
 	}
 	p := &initProc{cfg: cfg, sock: sock, fifo: -1, fdDir: -1}
 	p.trace = NewTracer(nil)
@@ -95,7 +95,7 @@ func (p *initProc) initContainer() error {
 	spec := p.cfg.Spec
 	if p.cfg.NewCgroup {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("unshare cgroup namespace: %w", err)
+			return fmtlite.Errorf("unshare cgroup namespace: %w", err)
 		}
 		p.trace.Stage("cgroup namespace unshared")
 	}
@@ -106,15 +106,15 @@ func (p *initProc) initContainer() error {
 	} else {
 		fd, err := unix.Open("/proc/self/fd", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return fmt.Errorf("open /proc/self/fd: %w", err)
+			return fmtlite.Errorf("open /proc/self/fd: %w", err)
 		}
 		p.fdDir = fd
 		if err := unix.Chroot(p.cfg.Rootfs); err != nil {
-			return fmt.Errorf("chroot %s: %w", p.cfg.Rootfs, err)
+			return fmtlite.Errorf("chroot %s: %w", p.cfg.Rootfs, err)
 		}
 	}
 	if err := unix.Chdir("/"); err != nil {
-		return fmt.Errorf("chdir /: %w", err)
+		return fmtlite.Errorf("chdir /: %w", err)
 	}
 	var console *os.File
 	if spec.Process.Terminal {
@@ -133,12 +133,12 @@ func (p *initProc) initContainer() error {
 	if hasNS(spec, specs.UTSNamespace) {
 		if spec.Hostname != "" {
 			if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
-				return fmt.Errorf("sethostname %q: %w", spec.Hostname, err)
+				return fmtlite.Errorf("sethostname %q: %w", spec.Hostname, err)
 			}
 		}
 		if spec.Domainname != "" {
 			if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
-				return fmt.Errorf("setdomainname %q: %w", spec.Domainname, err)
+				return fmtlite.Errorf("setdomainname %q: %w", spec.Domainname, err)
 			}
 		}
 	}
@@ -157,7 +157,7 @@ func (p *initProc) initContainer() error {
 	}
 	p.trace.Stage("user %d:%d set, capabilities dropped", spec.Process.User.UID, spec.Process.User.GID)
 	if err := p.sock.send(syncMsg{Type: msgReady}); err != nil {
-		return fmt.Errorf("tell parent ready: %w", err)
+		return fmtlite.Errorf("tell parent ready: %w", err)
 	}
 	p.sock.f.Close()
 	if err := p.waitStart(); err != nil {
@@ -167,7 +167,7 @@ func (p *initProc) initContainer() error {
 		st := p.hookState(specs.StateCreated)
 		if err := runHooks("startContainer", spec.Hooks.StartContainer, st); err != nil {
 			// The parent is gone; stderr is all that is left to explain.
-			fmt.Fprintf(os.Stderr, "pcr: %v\n", err)
+			fmtlite.Fprintf(os.Stderr, "pcr: %v\n", err)
 			os.Exit(1)
 		}
 	}
@@ -187,10 +187,10 @@ func (p *initProc) waitStart() error {
 	}
 	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open exec fifo: %w", err)
+		return fmtlite.Errorf("open exec fifo: %w", err)
 	}
 	if _, err := unix.Write(fd, []byte{0}); err != nil {
-		return fmt.Errorf("write exec fifo: %w", err)
+		return fmtlite.Errorf("write exec fifo: %w", err)
 	}
 	// fd stays open until execve closes it (O_CLOEXEC): start waits for that
 	// EOF, so its poststart hooks run after startContainer and the exec.
@@ -216,7 +216,7 @@ func (p *initProc) execProcess() error {
 		return err
 	}
 	if err := p.sock.send(syncMsg{Type: msgReady}); err != nil {
-		return fmt.Errorf("tell parent ready: %w", err)
+		return fmtlite.Errorf("tell parent ready: %w", err)
 	}
 	return fin.exec(p.trace)
 }
@@ -225,19 +225,19 @@ func (p *initProc) execProcess() error {
 func loopbackUp() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("bring up lo: %w", err)
+		return fmtlite.Errorf("bring up lo: %w", err)
 	}
 	defer unix.Close(fd)
 	ifr, err := unix.NewIfreq("lo")
 	if err != nil {
-		return fmt.Errorf("bring up lo: %w", err)
+		return fmtlite.Errorf("bring up lo: %w", err)
 	}
 	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("bring up lo: %w", err)
+		return fmtlite.Errorf("bring up lo: %w", err)
 	}
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("bring up lo: %w", err)
+		return fmtlite.Errorf("bring up lo: %w", err)
 	}
 	return nil
 }
@@ -246,10 +246,10 @@ func writeSysctls(sysctl map[string]string) error {
 	for k, v := range sysctl {
 		path := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
 		if strings.Contains(k, "/") || strings.Contains(k, "..") {
-			return fmt.Errorf("sysctl %q: invalid name", k)
+			return fmtlite.Errorf("sysctl %q: invalid name", k)
 		}
 		if err := os.WriteFile(path, []byte(v), 0); err != nil {
-			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+			return fmtlite.Errorf("sysctl %s=%s: %w", k, v, err)
 		}
 	}
 	return nil

@@ -1,20 +1,20 @@
 package runtime
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"pcr/cgroup"
+	"pcr/internal/fmtlite"
 )
 
 // ParseSignal accepts "KILL", "SIGKILL" or "9".
 func ParseSignal(s string) (unix.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
 		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("invalid signal %q", s)
+			return 0, fmtlite.Errorf("invalid signal %q", s)
 		}
 		return unix.Signal(n), nil
 	}
@@ -24,7 +24,7 @@ func ParseSignal(s string) (unix.Signal, error) {
 	}
 	sig := unix.SignalNum(name)
 	if sig == 0 {
-		return 0, fmt.Errorf("unknown signal %q", s)
+		return 0, fmtlite.Errorf("unknown signal %q", s)
 	}
 	return sig, nil
 }
@@ -42,7 +42,7 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 				return m.Kill(sig)
 			}
 		}
-		return fmt.Errorf("container %s is not running", id)
+		return fmtlite.Errorf("container %s is not running", id)
 	}
 	if all {
 		m, err := cgroup.Load(st.Cgroup)
@@ -50,12 +50,12 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 			return err
 		}
 		if err := m.Kill(sig); err != nil {
-			return fmt.Errorf("kill --all %s: %w", id, err)
+			return fmtlite.Errorf("kill --all %s: %w", id, err)
 		}
 		return nil
 	}
 	if err := unix.Kill(st.Pid, sig); err != nil {
-		return fmt.Errorf("kill %s (pid %d) with %s: %w", id, st.Pid, sig, err)
+		return fmtlite.Errorf("kill %s (pid %d) with %s: %w", id, st.Pid, sig, err)
 	}
 	return nil
 }

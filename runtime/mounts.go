@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +9,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 var propagationFlags = map[string]uintptr{
@@ -103,7 +104,7 @@ func (p *initProc) mountEntry(m specs.Mount) error {
 		}
 	default:
 		if err := os.MkdirAll(dest, 0o755); err != nil {
-			return fmt.Errorf("mount %s: mkdir %s: %w", m.Destination, dest, err)
+			return fmtlite.Errorf("mount %s: mkdir %s: %w", m.Destination, dest, err)
 		}
 		err := unix.Mount(m.Source, dest, m.Type, o.flags, data)
 		if err != nil && m.Type == "sysfs" && p.cfg.UserNS && errors.Is(err, unix.EPERM) {
@@ -115,12 +116,12 @@ func (p *initProc) mountEntry(m specs.Mount) error {
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("mount %s on %s (%s): %w", m.Type, m.Destination, strings.Join(m.Options, ","), err)
+			return fmtlite.Errorf("mount %s on %s (%s): %w", m.Type, m.Destination, strings.Join(m.Options, ","), err)
 		}
 	}
 	for _, pf := range o.propagation {
 		if err := unix.Mount("", dest, "", pf, ""); err != nil {
-			return fmt.Errorf("set propagation of %s: %w", m.Destination, err)
+			return fmtlite.Errorf("set propagation of %s: %w", m.Destination, err)
 		}
 	}
 	return nil
@@ -133,17 +134,17 @@ func (p *initProc) bindMount(m specs.Mount, dest string, o mountOpts) error {
 	}
 	fi, err := os.Stat(src)
 	if err != nil {
-		return fmt.Errorf("bind mount %s: source: %w", m.Destination, err)
+		return fmtlite.Errorf("bind mount %s: source: %w", m.Destination, err)
 	}
 	if err := mkTarget(dest, fi.IsDir()); err != nil {
-		return fmt.Errorf("bind mount %s: %w", m.Destination, err)
+		return fmtlite.Errorf("bind mount %s: %w", m.Destination, err)
 	}
 	bindFlags := o.flags & (unix.MS_BIND | unix.MS_REC)
 	if bindFlags == 0 {
 		bindFlags = unix.MS_BIND
 	}
 	if err := unix.Mount(src, dest, "", bindFlags, ""); err != nil {
-		return fmt.Errorf("bind mount %s on %s: %w", src, m.Destination, err)
+		return fmtlite.Errorf("bind mount %s on %s: %w", src, m.Destination, err)
 	}
 	rest := o.flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT)
 	if rest != 0 {
@@ -151,11 +152,11 @@ func (p *initProc) bindMount(m specs.Mount, dest string, o mountOpts) error {
 		// locked ones the source had.
 		var st unix.Statfs_t
 		if err := unix.Statfs(dest, &st); err != nil {
-			return fmt.Errorf("statfs %s: %w", m.Destination, err)
+			return fmtlite.Errorf("statfs %s: %w", m.Destination, err)
 		}
 		locked := uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
 		if err := unix.Mount("", dest, "", unix.MS_BIND|unix.MS_REMOUNT|rest|locked, ""); err != nil {
-			return fmt.Errorf("remount %s with %s: %w", m.Destination, strings.Join(m.Options, ","), err)
+			return fmtlite.Errorf("remount %s with %s: %w", m.Destination, strings.Join(m.Options, ","), err)
 		}
 	}
 	return nil
@@ -200,12 +201,12 @@ func (p *initProc) mountCgroup(dest string, o mountOpts) error {
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("mount cgroup2 on %s: %w", dest, err)
+			return fmtlite.Errorf("mount cgroup2 on %s: %w", dest, err)
 		}
 		return nil
 	}
 	if err := unix.Mount("tmpfs", dest, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
-		return fmt.Errorf("mount tmpfs for cgroups on %s: %w", dest, err)
+		return fmtlite.Errorf("mount tmpfs for cgroups on %s: %w", dest, err)
 	}
 	names := make([]string, 0, len(p.cfg.CgroupDirs))
 	for name := range p.cfg.CgroupDirs {
@@ -227,11 +228,11 @@ func (p *initProc) mountCgroup(dest string, o mountOpts) error {
 			err = unix.Mount(p.cfg.CgroupDirs[name], sub, "", unix.MS_BIND|unix.MS_REC, "")
 		}
 		if err != nil {
-			return fmt.Errorf("mount cgroup %s on %s: %w", name, sub, err)
+			return fmtlite.Errorf("mount cgroup %s on %s: %w", name, sub, err)
 		}
 		if flags&unix.MS_RDONLY != 0 {
 			if err := remountReadonly(sub); err != nil {
-				return fmt.Errorf("remount cgroup %s read-only: %w", name, err)
+				return fmtlite.Errorf("remount cgroup %s read-only: %w", name, err)
 			}
 		}
 	}

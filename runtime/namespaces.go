@@ -1,11 +1,12 @@
 package runtime
 
 import (
-	"fmt"
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 var namespaceFlags = map[specs.LinuxNamespaceType]uintptr{
@@ -51,7 +52,7 @@ func planNamespaces(s *specs.Spec) (nsPlan, error) {
 		name := nsName[ns.Type]
 		if ns.Path != "" {
 			if _, err := os.Stat(ns.Path); err != nil {
-				return p, fmt.Errorf("namespace %s path: %w", name, err)
+				return p, fmtlite.Errorf("namespace %s path: %w", name, err)
 			}
 			switch ns.Type {
 			case specs.UserNamespace, specs.MountNamespace:

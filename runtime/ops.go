@@ -1,9 +1,8 @@
 package runtime
 
 import (
-	"fmt"
-
 	"pcr/cgroup"
+	"pcr/internal/fmtlite"
 )
 
 // Pause freezes every process of a running container.
@@ -13,10 +12,10 @@ func (r *Runtime) Pause(id string) error {
 		return err
 	}
 	if st.Status != StatusRunning && st.Status != StatusCreated {
-		return fmt.Errorf("cannot pause container %s: it is %s", id, st.Status)
+		return fmtlite.Errorf("cannot pause container %s: it is %s", id, st.Status)
 	}
 	if err := m.Freeze(); err != nil {
-		return fmt.Errorf("pause %s: %w", id, err)
+		return fmtlite.Errorf("pause %s: %w", id, err)
 	}
 	return nil
 }
@@ -28,10 +27,10 @@ func (r *Runtime) Resume(id string) error {
 		return err
 	}
 	if st.Status != StatusPaused {
-		return fmt.Errorf("cannot resume container %s: it is %s, not paused", id, st.Status)
+		return fmtlite.Errorf("cannot resume container %s: it is %s, not paused", id, st.Status)
 	}
 	if err := m.Thaw(); err != nil {
-		return fmt.Errorf("resume %s: %w", id, err)
+		return fmtlite.Errorf("resume %s: %w", id, err)
 	}
 	return nil
 }
@@ -52,7 +51,7 @@ func (r *Runtime) Stats(id string) (*cgroup.Stats, error) {
 		return nil, err
 	}
 	if st.Status == StatusStopped {
-		return nil, fmt.Errorf("container %s is stopped", id)
+		return nil, fmtlite.Errorf("container %s is stopped", id)
 	}
 	return m.Stats()
 }
@@ -64,7 +63,7 @@ func (r *Runtime) loadWithCgroup(id string) (*State, cgroup.Manager, error) {
 	}
 	m, err := cgroup.Load(st.Cgroup)
 	if err != nil {
-		return nil, nil, fmt.Errorf("container %s: %w", id, err)
+		return nil, nil, fmtlite.Errorf("container %s: %w", id, err)
 	}
 	return st, m, nil
 }

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	goruntime "runtime"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pcr/cgroup"
+	"pcr/internal/fmtlite"
 	"pcr/runtime/internal/nsenter"
 )
 
@@ -129,7 +129,7 @@ func spawn(o spawnOpts) (*child, error) {
 		if !constructor {
 			sealed.Close()
 			parentSock.Close()
-			return nil, fmt.Errorf("joining namespaces needs %s beside this executable (a build without cgo cannot do it itself)", InitBinaryName)
+			return nil, fmtlite.Errorf("joining namespaces needs %s beside this executable (a build without cgo cannot do it itself)", InitBinaryName)
 		}
 		joins := make([]nsenter.Join, 0, len(o.ns.childJoins))
 		for _, j := range o.ns.childJoins {
@@ -168,7 +168,7 @@ func spawn(o spawnOpts) (*child, error) {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		sealed.Close()
 		parentSock.Close()
-		return nil, fmt.Errorf("mark inherited fds close-on-exec: %w", err)
+		return nil, fmtlite.Errorf("mark inherited fds close-on-exec: %w", err)
 	}
 	start := func() error {
 		for _, name := range []string{"user", "ipc", "uts", "net", "pid", "cgroup", "time"} {
@@ -177,7 +177,7 @@ func spawn(o spawnOpts) (*child, error) {
 				continue
 			}
 			if err := setnsPath(path, nsFlagByName(name)); err != nil {
-				return fmt.Errorf("join %s namespace %s: %w", name, path, err)
+				return fmtlite.Errorf("join %s namespace %s: %w", name, path, err)
 			}
 		}
 		return cmd.Start()
@@ -195,7 +195,7 @@ func spawn(o spawnOpts) (*child, error) {
 	if err != nil {
 		sealed.Close()
 		parentSock.Close()
-		return nil, fmt.Errorf("start init: %w", err)
+		return nil, fmtlite.Errorf("start init: %w", err)
 	}
 	return &child{cmd: cmd, sync: syncSocket{f: parentSock, limit: initMsgMax}, pid: cmd.Process.Pid, fast: o.fast, joinedCgroup: joined, exe: sealed}, nil
 }
@@ -209,7 +209,7 @@ func openJoinFiles(paths []string, first int) ([]*os.File, string, error) {
 		f, err := os.OpenFile(p, os.O_WRONLY, 0)
 		if err != nil {
 			closeAll(files)
-			return nil, "", fmt.Errorf("open %s to join the cgroup: %w", p, err)
+			return nil, "", fmtlite.Errorf("open %s to join the cgroup: %w", p, err)
 		}
 		files = append(files, f)
 		fds = append(fds, strconv.Itoa(first+i))
@@ -294,7 +294,7 @@ func ensureInCgroup(cg cgroup.Manager, c *child) error {
 		return nil
 	}
 	if err := cg.AddProc(c.pid); err != nil {
-		return fmt.Errorf("put process %d in its cgroup: %w", c.pid, err)
+		return fmtlite.Errorf("put process %d in its cgroup: %w", c.pid, err)
 	}
 	return nil
 }
@@ -341,9 +341,9 @@ func (c *child) deathCause() error {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return fmt.Errorf("init was killed by %s", unix.SignalName(ws.Signal()))
+			return fmtlite.Errorf("init was killed by %s", unix.SignalName(ws.Signal()))
 		}
-		return fmt.Errorf("init exited with status %d", ee.ExitCode())
+		return fmtlite.Errorf("init exited with status %d", ee.ExitCode())
 	}
 	if err != nil {
 		return err
@@ -370,12 +370,12 @@ func (c *child) handshake(cfg *initConfig, onPid func(int) error, onHooks func()
 				plan = refusalPlan(cfg, err)
 			}
 			if err := c.sync.sendmsg(plan, nil); err != nil {
-				return fmt.Errorf("send plan to init: %w", err)
+				return fmtlite.Errorf("send plan to init: %w", err)
 			}
 			return nil
 		}
 		if err := c.sync.send(syncMsg{Type: msgConfig, Config: cfg.encode()}); err != nil {
-			return fmt.Errorf("send config to init: %w", err)
+			return fmtlite.Errorf("send config to init: %w", err)
 		}
 		return nil
 	}
@@ -394,7 +394,7 @@ func (c *child) handshake(cfg *initConfig, onPid func(int) error, onHooks func()
 			if errors.Is(err, errSyncEOF) || errors.Is(err, unix.ECONNRESET) {
 				return c.deathCause()
 			}
-			return fmt.Errorf("read from init: %w", err)
+			return fmtlite.Errorf("read from init: %w", err)
 		}
 		switch m.Type {
 		case msgError:
@@ -427,7 +427,7 @@ func (c *child) handshake(cfg *initConfig, onPid func(int) error, onHooks func()
 				}
 			}
 			if err := c.sync.send(syncMsg{Type: msgHooksDone}); err != nil {
-				return fmt.Errorf("resume init after hooks: %w", err)
+				return fmtlite.Errorf("resume init after hooks: %w", err)
 			}
 		case msgPty:
 			if len(fds) != 1 {
@@ -440,7 +440,7 @@ func (c *child) handshake(cfg *initConfig, onPid func(int) error, onHooks func()
 			}
 			return nil
 		default:
-			return fmt.Errorf("unexpected message %q from init", m.Type)
+			return fmtlite.Errorf("unexpected message %q from init", m.Type)
 		}
 	}
 }

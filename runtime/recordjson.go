@@ -5,14 +5,13 @@ package runtime
 // init's config. recordjson_test.go checks each against encoding/json.
 
 import (
-	"fmt"
 	"strconv"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 
 	"pcr/cgroup"
+	"pcr/internal/fmtlite"
 	"pcr/internal/jsonlite"
 )
 
@@ -79,8 +78,8 @@ func decodeState(data []byte) (*State, error) {
 		Pid: int(o.signed("pid", strconv.IntSize)), PidStart: o.unsigned("pidStart", 64), Owner: o.str("owner"),
 		Annotations: o.strMap("annotations"), OwnPidNS: o.boolean("ownPidNS"), Config: config}
 	if c := o.str("created"); c != "" {
-		if st.Created, err = time.Parse(time.RFC3339, c); err != nil {
-			return nil, fmt.Errorf("state.created: %w", err)
+		if st.Created, err = parseTimestamp(c); err != nil {
+			return nil, fmtlite.Errorf("state.created: %w", err)
 		}
 	}
 	if cg, ok := o.obj("cgroup"); ok {

@@ -2,13 +2,14 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // prepareRootfs builds the container's mount tree in its new mount
@@ -21,13 +22,13 @@ func (p *initProc) prepareRootfs() error {
 		return err
 	}
 	if err := unix.Mount("", "/", "", setupProp, ""); err != nil {
-		return fmt.Errorf("set propagation of / to %s: %w", spec.Linux.RootfsPropagation, err)
+		return fmtlite.Errorf("set propagation of / to %s: %w", spec.Linux.RootfsPropagation, err)
 	}
 	if err := makeParentMountPrivate(rootfs); err != nil {
 		return err
 	}
 	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind rootfs %s: %w", rootfs, err)
+		return fmtlite.Errorf("bind rootfs %s: %w", rootfs, err)
 	}
 	p.trace.Stage("rootfs %s bound, / made %s", rootfs, orDefault(spec.Linux.RootfsPropagation, "rslave"))
 	devBound := false
@@ -52,7 +53,7 @@ func (p *initProc) prepareRootfs() error {
 		}
 		m, _, err := p.sock.recv()
 		if err != nil || m.Type != msgHooksDone {
-			return fmt.Errorf("wait for parent's hooks: %v %s", err, m.Error)
+			return fmtlite.Errorf("wait for parent's hooks: %v %s", err, m.Error)
 		}
 	}
 	if h := spec.Hooks; h != nil && len(h.CreateContainer) > 0 {
@@ -73,7 +74,7 @@ func (p *initProc) prepareRootfs() error {
 	}
 	if prop&unix.MS_SHARED != 0 {
 		if err := unix.Mount("", "/", "", prop, ""); err != nil {
-			return fmt.Errorf("set propagation of / to %s: %w", spec.Linux.RootfsPropagation, err)
+			return fmtlite.Errorf("set propagation of / to %s: %w", spec.Linux.RootfsPropagation, err)
 		}
 	}
 	return nil
@@ -88,7 +89,7 @@ func rootfsPropagation(spec *specs.Spec) (prop, setup uintptr, err error) {
 	if spec.Linux.RootfsPropagation != "" {
 		f, ok := propagationFlags[spec.Linux.RootfsPropagation]
 		if !ok {
-			return 0, 0, fmt.Errorf("linux.rootfsPropagation %q is not a propagation mode", spec.Linux.RootfsPropagation)
+			return 0, 0, fmtlite.Errorf("linux.rootfsPropagation %q is not a propagation mode", spec.Linux.RootfsPropagation)
 		}
 		prop = f
 	}
@@ -115,7 +116,7 @@ func (p *initProc) finishRootfs() error {
 	}
 	if p.cfg.Spec.Root.Readonly {
 		if err := remountReadonly("/"); err != nil {
-			return fmt.Errorf("make root read-only: %w", err)
+			return fmtlite.Errorf("make root read-only: %w", err)
 		}
 	}
 	p.trace.Stage("%d paths masked, %d read-only, root readonly=%v", len(l.MaskedPaths), len(l.ReadonlyPaths), p.cfg.Spec.Root.Readonly)
@@ -136,7 +137,7 @@ func makeParentMountPrivate(path string) error {
 			return nil
 		}
 		if !errors.Is(err, unix.EINVAL) || dir == filepath.Dir(dir) {
-			return fmt.Errorf("make the mount holding %s private: %s: %w", path, dir, err)
+			return fmtlite.Errorf("make the mount holding %s private: %s: %w", path, dir, err)
 		}
 	}
 }
@@ -151,34 +152,34 @@ func orDefault(s, d string) string {
 func pivotRoot(rootfs string) error {
 	oldroot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open /: %w", err)
+		return fmtlite.Errorf("open /: %w", err)
 	}
 	defer unix.Close(oldroot)
 	newroot, err := unix.Open(rootfs, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", rootfs, err)
+		return fmtlite.Errorf("open %s: %w", rootfs, err)
 	}
 	defer unix.Close(newroot)
 	if err := unix.Fchdir(newroot); err != nil {
-		return fmt.Errorf("chdir %s: %w", rootfs, err)
+		return fmtlite.Errorf("chdir %s: %w", rootfs, err)
 	}
 	// pivot_root(".", ".") stacks the old root on top of the new one, so no
 	// directory inside the container is needed to hold it.
 	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("pivot_root %s: %w (try --no-pivot on a ramfs root)", rootfs, err)
+		return fmtlite.Errorf("pivot_root %s: %w (try --no-pivot on a ramfs root)", rootfs, err)
 	}
 	if err := unix.Fchdir(oldroot); err != nil {
-		return fmt.Errorf("chdir old root: %w", err)
+		return fmtlite.Errorf("chdir old root: %w", err)
 	}
 	// Detaching must not propagate to the host's mounts.
 	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("make old root rslave: %w", err)
+		return fmtlite.Errorf("make old root rslave: %w", err)
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detach old root: %w", err)
+		return fmtlite.Errorf("detach old root: %w", err)
 	}
 	if err := unix.Chdir("/"); err != nil {
-		return fmt.Errorf("chdir /: %w", err)
+		return fmtlite.Errorf("chdir /: %w", err)
 	}
 	return nil
 }
@@ -186,13 +187,13 @@ func pivotRoot(rootfs string) error {
 // moveRoot is --no-pivot: for roots where pivot_root cannot work (ramfs).
 func moveRoot(rootfs string) error {
 	if err := unix.Chdir(rootfs); err != nil {
-		return fmt.Errorf("chdir %s: %w", rootfs, err)
+		return fmtlite.Errorf("chdir %s: %w", rootfs, err)
 	}
 	if err := unix.Mount(rootfs, "/", "", unix.MS_MOVE, ""); err != nil {
-		return fmt.Errorf("move %s to /: %w", rootfs, err)
+		return fmtlite.Errorf("move %s to /: %w", rootfs, err)
 	}
 	if err := unix.Chroot("."); err != nil {
-		return fmt.Errorf("chroot: %w", err)
+		return fmtlite.Errorf("chroot: %w", err)
 	}
 	return unix.Chdir("/")
 }
@@ -203,7 +204,7 @@ func maskPath(path string) error {
 		err = unix.Mount("tmpfs", path, "tmpfs", unix.MS_RDONLY, "size=0k")
 	}
 	if err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("mask %s: %w", path, err)
+		return fmtlite.Errorf("mask %s: %w", path, err)
 	}
 	return nil
 }
@@ -213,10 +214,10 @@ func readonlyPath(path string) error {
 		if errors.Is(err, unix.ENOENT) {
 			return nil
 		}
-		return fmt.Errorf("bind %s read-only: %w", path, err)
+		return fmtlite.Errorf("bind %s read-only: %w", path, err)
 	}
 	if err := remountReadonly(path); err != nil {
-		return fmt.Errorf("remount %s read-only: %w", path, err)
+		return fmtlite.Errorf("remount %s read-only: %w", path, err)
 	}
 	return nil
 }
@@ -265,7 +266,7 @@ func resolveInRoot(root, path string) (string, error) {
 			continue
 		}
 		if links++; links > maxLinks {
-			return "", fmt.Errorf("resolve %s in %s: too many symlinks", path, root)
+			return "", fmtlite.Errorf("resolve %s in %s: too many symlinks", path, root)
 		}
 		target, err := os.Readlink(root + next)
 		if err != nil {

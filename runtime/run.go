@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
-	"golang.org/x/term"
 )
 
 // RunOpts are `run`'s flags: create's plus --detach.
@@ -103,10 +102,8 @@ func startForeground(pid int, pty *os.File) *foreground {
 func forward(pid int, pty *os.File, sigs chan os.Signal) *foreground {
 	fg := &foreground{sigs: sigs, done: make(chan struct{}), restore: func() {}, pty: pty}
 	if pty != nil {
-		if term.IsTerminal(int(os.Stdin.Fd())) {
-			if st, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
-				fg.restore = func() { term.Restore(int(os.Stdin.Fd()), st) }
-			}
+		if restore, err := makeRaw(int(os.Stdin.Fd())); err == nil {
+			fg.restore = restore
 			resizePty(pty)
 		}
 		go io.Copy(pty, os.Stdin)

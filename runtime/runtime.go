@@ -5,11 +5,12 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
+
+	"pcr/internal/fmtlite"
 )
 
 // Runtime owns the live state directory (runc's --root).
@@ -27,10 +28,10 @@ func New(root string, trace *Tracer, log io.Writer) (*Runtime, error) {
 	}
 	abs, err := filepath.Abs(root)
 	if err != nil {
-		return nil, fmt.Errorf("state root %s: %w", root, err)
+		return nil, fmtlite.Errorf("state root %s: %w", root, err)
 	}
 	if err := os.MkdirAll(abs, 0o711); err != nil {
-		return nil, fmt.Errorf("create state root %s: %w", abs, err)
+		return nil, fmtlite.Errorf("create state root %s: %w", abs, err)
 	}
 	if log == nil {
 		log = io.Discard
@@ -42,7 +43,7 @@ func New(root string, trace *Tracer, log io.Writer) (*Runtime, error) {
 }
 
 func (r *Runtime) warnf(format string, args ...any) {
-	fmt.Fprintf(r.Log, "pcr: warning: "+format+"\n", args...)
+	fmtlite.Fprintf(r.Log, "pcr: warning: "+format+"\n", args...)
 }
 
 func (r *Runtime) dir(id string) string { return filepath.Join(r.Root, id) }
@@ -60,14 +61,14 @@ func (r *Runtime) Load(id string) (*State, error) {
 			st := &State{ID: id, dir: dir, Status: StatusCreating}
 			return st, nil
 		}
-		return nil, fmt.Errorf("container %s: %w", id, ErrNotExist)
+		return nil, fmtlite.Errorf("container %s: %w", id, ErrNotExist)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load container %s: %w", id, err)
+		return nil, fmtlite.Errorf("load container %s: %w", id, err)
 	}
 	st, err := decodeState(data)
 	if err != nil {
-		return nil, fmt.Errorf("load container %s: parse %s: %w", id, stateFile, err)
+		return nil, fmtlite.Errorf("load container %s: parse %s: %w", id, stateFile, err)
 	}
 	st.dir = dir
 	st.refresh()
@@ -76,9 +77,17 @@ func (r *Runtime) Load(id string) (*State, error) {
 
 // List returns every container under the root, sorted by id.
 func (r *Runtime) List() ([]*State, error) {
-	entries, err := os.ReadDir(r.Root)
+	// Unsorted (File.ReadDir, not os.ReadDir): the states are sorted below,
+	// and os.ReadDir's sort of directory entries is code pcr-oci would map
+	// on every run for nothing.
+	dir, err := os.Open(r.Root)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", r.Root, err)
+		return nil, fmtlite.Errorf("list %s: %w", r.Root, err)
+	}
+	entries, err := dir.ReadDir(-1)
+	dir.Close()
+	if err != nil {
+		return nil, fmtlite.Errorf("list %s: %w", r.Root, err)
 	}
 	var out []*State
 	for _, e := range entries {

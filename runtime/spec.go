@@ -2,13 +2,14 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"pcr/internal/fmtlite"
 )
 
 // LoadSpec reads and checks <bundle>/config.json.
@@ -24,19 +25,19 @@ func loadSpec(bundle string) (*specs.Spec, []byte, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if _, serr := os.Stat(bundle); serr != nil {
-			return nil, nil, fmt.Errorf("bundle %s: %w", bundle, serr)
+			return nil, nil, fmtlite.Errorf("bundle %s: %w", bundle, serr)
 		}
-		return nil, nil, fmt.Errorf("bundle %s has no config.json", bundle)
+		return nil, nil, fmtlite.Errorf("bundle %s has no config.json", bundle)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, nil, fmtlite.Errorf("read %s: %w", path, err)
 	}
 	spec, err := decodeSpec(data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("parse %s: %w", path, err)
+		return nil, nil, fmtlite.Errorf("parse %s: %w", path, err)
 	}
 	if err := ValidateSpec(spec); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmtlite.Errorf("%s: %w", path, err)
 	}
 	return spec, data, nil
 }
@@ -56,7 +57,7 @@ func ValidateSpec(s *specs.Spec) error {
 		return errors.New("process.args must not be empty")
 	}
 	if s.Process.Cwd == "" || !filepath.IsAbs(s.Process.Cwd) {
-		return fmt.Errorf("process.cwd %q must be an absolute path", s.Process.Cwd)
+		return fmtlite.Errorf("process.cwd %q must be an absolute path", s.Process.Cwd)
 	}
 	if s.Linux == nil {
 		return errors.New("linux section is required on Linux")
@@ -64,10 +65,10 @@ func ValidateSpec(s *specs.Spec) error {
 	seen := map[specs.LinuxNamespaceType]bool{}
 	for _, ns := range s.Linux.Namespaces {
 		if _, ok := namespaceFlags[ns.Type]; !ok {
-			return fmt.Errorf("unknown namespace type %q", ns.Type)
+			return fmtlite.Errorf("unknown namespace type %q", ns.Type)
 		}
 		if seen[ns.Type] {
-			return fmt.Errorf("namespace %s given twice", ns.Type)
+			return fmtlite.Errorf("namespace %s given twice", ns.Type)
 		}
 		seen[ns.Type] = true
 	}
@@ -83,12 +84,12 @@ func ValidateSpec(s *specs.Spec) error {
 	}
 	for k := range s.Linux.Sysctl {
 		if strings.HasPrefix(k, "net.") && !seen[specs.NetworkNamespace] {
-			return fmt.Errorf("sysctl %s needs a network namespace", k)
+			return fmtlite.Errorf("sysctl %s needs a network namespace", k)
 		}
 	}
 	for _, m := range s.Mounts {
 		if !filepath.IsAbs(m.Destination) {
-			return fmt.Errorf("mount destination %q is not absolute", m.Destination)
+			return fmtlite.Errorf("mount destination %q is not absolute", m.Destination)
 		}
 	}
 	return nil
@@ -100,15 +101,15 @@ func checkVersion(v string) error {
 	}
 	parts := strings.SplitN(strings.SplitN(v, "-", 2)[0], ".", 3)
 	if len(parts) != 3 {
-		return fmt.Errorf("ociVersion %q is not a version", v)
+		return fmtlite.Errorf("ociVersion %q is not a version", v)
 	}
 	major, err1 := strconv.Atoi(parts[0])
 	minor, err2 := strconv.Atoi(parts[1])
 	if err1 != nil || err2 != nil {
-		return fmt.Errorf("ociVersion %q is not a version", v)
+		return fmtlite.Errorf("ociVersion %q is not a version", v)
 	}
 	if major != 1 || minor > specs.VersionMinor {
-		return fmt.Errorf("unsupported ociVersion %q: pcr supports 1.0.0 to %s", v, specs.Version)
+		return fmtlite.Errorf("unsupported ociVersion %q: pcr supports 1.0.0 to %s", v, specs.Version)
 	}
 	return nil
 }

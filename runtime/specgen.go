@@ -3,11 +3,11 @@ package runtime
 import (
 	"os"
 	"sort"
-	"strings"
 
-	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
+
+	"pcr/runtime/internal/caps"
 )
 
 // DefaultSpec is what `pcr oci spec` writes: runc's example config, so
@@ -77,9 +77,10 @@ func DefaultSpec(rootless bool) *specs.Spec {
 // Features describes what this build of pcr implements (`pcr oci features`).
 func Features() *features.Features {
 	t, f := true, false
-	var caps []string
-	for _, c := range capability.ListKnown() {
-		caps = append(caps, "CAP_"+strings.ToUpper(c.String()))
+	// Every capability this build has a name for, in number order.
+	capNames := make([]string, 0, caps.Known)
+	for c := 0; c < caps.Known; c++ {
+		capNames = append(capNames, caps.Name(c))
 	}
 	var opts []string
 	for k := range mountFlags {
@@ -97,7 +98,7 @@ func Features() *features.Features {
 		MountOptions:  opts,
 		Linux: &features.Linux{
 			Namespaces:   []string{"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"},
-			Capabilities: caps,
+			Capabilities: capNames,
 			Cgroup:       &features.Cgroup{V1: &t, V2: &t, Systemd: &f, SystemdUser: &f, Rdma: &f},
 			Seccomp: &features.Seccomp{
 				Enabled:   &t,

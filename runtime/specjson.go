@@ -17,12 +17,12 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"pcr/internal/fmtlite"
 	"pcr/internal/jsonlite"
 )
 
@@ -363,7 +363,7 @@ func (d *jsonDecoder) fail(path, want string, v any) {
 	case jsonlite.Number:
 		got = "the number " + string(v)
 	}
-	d.err = fmt.Errorf("%s: %s expected, got %s", path, want, got)
+	d.err = fmtlite.Errorf("%s: %s expected, got %s", path, want, got)
 }
 
 // object is v as an object; false for null and for anything else (an error).

@@ -1,12 +1,13 @@
 package runtime
 
 import (
-	"fmt"
 	"os"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // Start releases a created container's init: opening exec.fifo for reading
@@ -31,13 +32,13 @@ func (r *Runtime) start(st *State) error {
 	switch st.Status {
 	case StatusCreated:
 	case StatusStopped:
-		return fmt.Errorf("cannot start a container that has stopped")
+		return fmtlite.Errorf("cannot start a container that has stopped")
 	default:
-		return fmt.Errorf("cannot start a container in the %s state", st.Status)
+		return fmtlite.Errorf("cannot start a container in the %s state", st.Status)
 	}
 	fd, err := unix.Open(st.fifoPath(), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("start %s: open exec fifo: %w", id, err)
+		return fmtlite.Errorf("start %s: open exec fifo: %w", id, err)
 	}
 	defer unix.Close(fd)
 	// Init is blocked in open(O_WRONLY) and writes one byte once we are here.
@@ -45,7 +46,7 @@ func (r *Runtime) start(st *State) error {
 	for {
 		n, err := unix.Poll(pfd, 100)
 		if err != nil && err != unix.EINTR {
-			return fmt.Errorf("start %s: wait on exec fifo: %w", id, err)
+			return fmtlite.Errorf("start %s: wait on exec fifo: %w", id, err)
 		}
 		if n > 0 {
 			var b [1]byte
@@ -54,7 +55,7 @@ func (r *Runtime) start(st *State) error {
 			}
 		}
 		if !processAlive(st.Pid, st.PidStart) {
-			return fmt.Errorf("start %s: init process %d is gone", id, st.Pid)
+			return fmtlite.Errorf("start %s: init process %d is gone", id, st.Pid)
 		}
 	}
 	// The init holds its end open through the startContainer hooks until its
@@ -62,7 +63,7 @@ func (r *Runtime) start(st *State) error {
 	for {
 		n, err := unix.Poll(pfd, 100)
 		if err != nil && err != unix.EINTR {
-			return fmt.Errorf("start %s: wait for exec: %w", id, err)
+			return fmtlite.Errorf("start %s: wait for exec: %w", id, err)
 		}
 		if n > 0 {
 			var b [1]byte
@@ -75,7 +76,7 @@ func (r *Runtime) start(st *State) error {
 		}
 	}
 	if err := os.Remove(st.fifoPath()); err != nil {
-		return fmt.Errorf("start %s: remove exec fifo: %w", id, err)
+		return fmtlite.Errorf("start %s: remove exec fifo: %w", id, err)
 	}
 	r.Trace.Stage("container started")
 	spec, err := st.Spec()

@@ -2,9 +2,7 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +13,7 @@ import (
 
 	"pcr/cgroup"
 	"pcr/internal/atomicfile"
+	"pcr/internal/fmtlite"
 )
 
 // Status values follow the runtime spec; "paused" is runc's addition.
@@ -73,7 +72,7 @@ func (s *State) Spec() (*specs.Spec, error) {
 	if s.spec == nil && len(s.Config) > 0 && string(s.Config) != "null" {
 		spec, err := decodeSpec(s.Config)
 		if err != nil {
-			return nil, fmt.Errorf("container %s: parse its recorded config: %w", s.ID, err)
+			return nil, fmtlite.Errorf("container %s: parse its recorded config: %w", s.ID, err)
 		}
 		s.spec = spec
 	}
@@ -102,7 +101,7 @@ func ValidateID(id string) error {
 		}
 	}
 	if !ok {
-		return fmt.Errorf("invalid container id %q: use letters, digits and _ . + -", id)
+		return fmtlite.Errorf("invalid container id %q: use letters, digits and _ . + -", id)
 	}
 	return nil
 }
@@ -122,8 +121,8 @@ func (s *State) OwnerName() string {
 		return ""
 	}
 	uid := strconv.FormatUint(uint64(st.Uid), 10)
-	if u, err := user.LookupId(uid); err == nil {
-		return u.Username
+	if fields, ok := passwdEntry("/etc/passwd", uid); ok {
+		return fields[0]
 	}
 	return uid
 }
@@ -135,7 +134,7 @@ func (s *State) fifoPath() string { return filepath.Join(s.dir, fifoName) }
 func (s *State) save() error {
 	data, err := s.encode()
 	if err != nil {
-		return fmt.Errorf("save state of %s: %w", s.ID, err)
+		return fmtlite.Errorf("save state of %s: %w", s.ID, err)
 	}
 	return atomicfile.Write(filepath.Join(s.dir, stateFile), data, 0o600)
 }
@@ -184,11 +183,11 @@ func procStat(pid int) (uint64, byte, error) {
 	// comm may hold spaces and parens; fields resume after the last ')'.
 	i := strings.LastIndexByte(string(data), ')')
 	if i < 0 || i+2 >= len(data) {
-		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return 0, 0, fmtlite.Errorf("parse /proc/%d/stat", pid)
 	}
 	fields := strings.Fields(string(data[i+2:]))
 	if len(fields) < 20 {
-		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return 0, 0, fmtlite.Errorf("parse /proc/%d/stat", pid)
 	}
 	start, err := strconv.ParseUint(fields[19], 10, 64)
 	return start, fields[0][0], err
@@ -219,7 +218,7 @@ func lockDir(dir string) (func(), error) {
 	}
 	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
+		return nil, fmtlite.Errorf("lock %s: %w", dir, err)
 	}
 	return func() { unix.Close(fd) }, nil
 }

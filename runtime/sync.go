@@ -20,11 +20,12 @@ package runtime
 
 import (
 	"errors"
-	"fmt"
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 const (
@@ -83,12 +84,12 @@ type syncSocket struct {
 func newSyncPair() (parent, child *os.File, err error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("socketpair: %w", err)
+		return nil, nil, fmtlite.Errorf("socketpair: %w", err)
 	}
 	if err := unix.SetNonblock(fds[0], true); err != nil {
 		unix.Close(fds[0])
 		unix.Close(fds[1])
-		return nil, nil, fmt.Errorf("socketpair: %w", err)
+		return nil, nil, fmtlite.Errorf("socketpair: %w", err)
 	}
 	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
 }
@@ -185,11 +186,11 @@ func (s syncSocket) recv() (syncMsg, []int, error) {
 			for _, fd := range fds {
 				unix.Close(fd)
 			}
-			return syncMsg{}, nil, fmt.Errorf("sync message over %d bytes: %.200q…", limit, buf)
+			return syncMsg{}, nil, fmtlite.Errorf("sync message over %d bytes: %.200q…", limit, buf)
 		}
 		m, err := decodeSyncMsg(buf[:n])
 		if err != nil {
-			return syncMsg{}, fds, fmt.Errorf("bad sync message %q: %w", buf[:n], err)
+			return syncMsg{}, fds, fmtlite.Errorf("bad sync message %q: %w", buf[:n], err)
 		}
 		return m, fds, nil
 	}

@@ -1,10 +1,11 @@
 package runtime
 
 import (
-	"fmt"
 	"io"
 	"sync"
 	"time"
+
+	"pcr/internal/fmtlite"
 )
 
 // Tracer prints each stage of container creation with its duration, for
@@ -33,7 +34,7 @@ func (t *Tracer) Stage(format string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := time.Now()
-	fmt.Fprintf(t.w, "%s: trace %8dµs (+%6dµs) %s\n", t.who,
-		now.Sub(t.start).Microseconds(), now.Sub(t.last).Microseconds(), fmt.Sprintf(format, args...))
+	fmtlite.Fprintf(t.w, "%s: trace %8dµs (+%6dµs) %s\n", t.who,
+		now.Sub(t.start).Microseconds(), now.Sub(t.last).Microseconds(), fmtlite.Sprintf(format, args...))
 	t.last = now
 }

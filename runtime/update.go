@@ -1,11 +1,10 @@
 package runtime
 
 import (
-	"fmt"
-
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"pcr/cgroup"
+	"pcr/internal/fmtlite"
 )
 
 // Update writes new limits into a live container's cgroup, as runc update
@@ -31,23 +30,23 @@ func (r *Runtime) Update(id string, res *specs.LinuxResources) error {
 	switch st.Status {
 	case StatusCreated, StatusRunning, StatusPaused:
 	default:
-		return fmt.Errorf("update container %s: it is %s, not running", id, st.Status)
+		return fmtlite.Errorf("update container %s: it is %s, not running", id, st.Status)
 	}
 	m, err := cgroup.Load(st.Cgroup)
 	if err != nil {
-		return fmt.Errorf("update container %s: %w", id, err)
+		return fmtlite.Errorf("update container %s: %w", id, err)
 	}
 	if err := m.Apply(res); err != nil {
-		return fmt.Errorf("update container %s: %w", id, err)
+		return fmtlite.Errorf("update container %s: %w", id, err)
 	}
 	spec, err := st.Spec()
 	if err != nil {
-		return fmt.Errorf("update container %s: %w", id, err)
+		return fmtlite.Errorf("update container %s: %w", id, err)
 	}
 	if spec != nil && spec.Linux != nil {
 		spec.Linux.Resources = mergeResources(spec.Linux.Resources, res)
 		if err := st.setSpec(spec); err != nil {
-			return fmt.Errorf("update container %s: %w", id, err)
+			return fmtlite.Errorf("update container %s: %w", id, err)
 		}
 	}
 	st.Cgroup = m.State()

@@ -6,13 +6,13 @@ package ocicli
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"pcr/internal/fmtlite"
 	"pcr/internal/jsonlite"
 	"pcr/runtime"
 )
@@ -80,7 +80,7 @@ func (a *App) Main(args []string, failure int) int {
 		if log != nil {
 			log.emit("error", err.Error())
 		}
-		fmt.Fprintf(a.Stderr, "pcr: %v\n", err)
+		fmtlite.Fprintf(a.Stderr, "pcr: %v\n", err)
 		return failure
 	}
 	return 0
@@ -91,12 +91,12 @@ func (a *App) Main(args []string, failure int) int {
 func (a *App) run(args []string) (*logSink, error) {
 	global, rest, err := parseFlags(globalFlags(), args)
 	if err != nil {
-		return nil, fmt.Errorf("%v (see '%s --help')", err, a.Name)
+		return nil, fmtlite.Errorf("%v (see '%s --help')", err, a.Name)
 	}
 	switch {
 	case global.Bool("version"):
 		// runc's form, under either name: tools read "<runtime> version X".
-		fmt.Fprintf(a.Stdout, "pcr-oci version %s\nspec: %s\n", a.Version, specs.Version)
+		fmtlite.Fprintf(a.Stdout, "pcr-oci version %s\nspec: %s\n", a.Version, specs.Version)
 		return nil, nil
 	case global.Bool("help") || len(rest) == 0:
 		a.printHelp()
@@ -107,7 +107,7 @@ func (a *App) run(args []string) (*logSink, error) {
 				a.printCommandHelp(cmd)
 				return nil, nil
 			}
-			return nil, fmt.Errorf("help: no command %q (see '%s --help')", rest[1], a.Name)
+			return nil, fmtlite.Errorf("help: no command %q (see '%s --help')", rest[1], a.Name)
 		}
 		a.printHelp()
 		return nil, nil
@@ -116,7 +116,7 @@ func (a *App) run(args []string) (*logSink, error) {
 	log := newLogSink(global, a.Stderr)
 	cmd := findCommand(rest[0])
 	if cmd == nil {
-		return log, fmt.Errorf("no command %q (see '%s --help')", rest[0], a.Name)
+		return log, fmtlite.Errorf("no command %q (see '%s --help')", rest[0], a.Name)
 	}
 	if global.Bool("systemd-cgroup") {
 		return log, errors.New("--systemd-cgroup is not supported: pcr manages cgroupfs directly; drop the flag (podman: --cgroup-manager=cgroupfs)")
@@ -124,12 +124,12 @@ func (a *App) run(args []string) (*logSink, error) {
 	switch f := global.String("log-format"); f {
 	case "text", "json":
 	default:
-		return log, fmt.Errorf("--log-format %q: use text or json", f)
+		return log, fmtlite.Errorf("--log-format %q: use text or json", f)
 	}
 	flags := append(cmd.flags[:len(cmd.flags):len(cmd.flags)], flag{names: []string{"help", "h"}, kind: boolFlag, usage: "show help"})
 	local, cmdArgs, err := parseFlags(flags, rest[1:])
 	if err != nil {
-		return log, fmt.Errorf("%s: %v (see '%s %s --help')", cmd.name, err, a.Name, cmd.name)
+		return log, fmtlite.Errorf("%s: %v (see '%s %s --help')", cmd.name, err, a.Name, cmd.name)
 	}
 	if local.Bool("help") {
 		a.printCommandHelp(cmd)
@@ -154,24 +154,24 @@ func findCommand(name string) *command {
 
 func (a *App) printHelp() {
 	w := a.Stdout
-	fmt.Fprintf(w, "NAME:\n   %s - runc-compatible OCI runtime\n\nUSAGE:\n   %s [global options] command [command options] [arguments...]\n\n", a.Name, a.Name)
-	fmt.Fprintf(w, "VERSION:\n   %s\n   spec: %s\n\nCOMMANDS:\n", a.Version, specs.Version)
+	fmtlite.Fprintf(w, "NAME:\n   %s - runc-compatible OCI runtime\n\nUSAGE:\n   %s [global options] command [command options] [arguments...]\n\n", a.Name, a.Name)
+	fmtlite.Fprintf(w, "VERSION:\n   %s\n   spec: %s\n\nCOMMANDS:\n", a.Version, specs.Version)
 	width := 0
 	for _, c := range commands() {
 		width = max(width, len(c.name))
 	}
 	for _, c := range commands() {
-		fmt.Fprintf(w, "   %-*s  %s\n", width, c.name, c.usage)
+		fmtlite.Fprintf(w, "   %-*s  %s\n", width, c.name, c.usage)
 	}
-	fmt.Fprintf(w, "   %-*s  %s\n\nGLOBAL OPTIONS:\n", width, "help", "show the commands, or one command's options")
+	fmtlite.Fprintf(w, "   %-*s  %s\n\nGLOBAL OPTIONS:\n", width, "help", "show the commands, or one command's options")
 	printFlags(w, globalFlags())
 }
 
 func (a *App) printCommandHelp(c *command) {
 	w := a.Stdout
-	fmt.Fprintf(w, "NAME:\n   %s %s - %s\n\nUSAGE:\n   %s %s [command options] %s\n", a.Name, c.name, c.usage, a.Name, c.name, c.argsUsage)
+	fmtlite.Fprintf(w, "NAME:\n   %s %s - %s\n\nUSAGE:\n   %s %s [command options] %s\n", a.Name, c.name, c.usage, a.Name, c.name, c.argsUsage)
 	if len(c.flags) > 0 {
-		fmt.Fprintf(w, "\nOPTIONS:\n")
+		fmtlite.Fprintf(w, "\nOPTIONS:\n")
 		printFlags(w, c.flags)
 	}
 }
@@ -192,7 +192,7 @@ func ExitCode(err error) (int, bool) {
 
 // usageErr is a misuse of the verb, with a pointer to its help.
 func (c *ctx) usageErr(msg string) error {
-	return fmt.Errorf("%s (see '%s %s --help')", msg, c.app.Name, c.cmd.name)
+	return fmtlite.Errorf("%s (see '%s %s --help')", msg, c.app.Name, c.cmd.name)
 }
 
 func isNotExist(err error) bool { return errors.Is(err, runtime.ErrNotExist) }
@@ -227,7 +227,7 @@ func (c *ctx) needID() (string, error) {
 		return "", c.usageErr(c.cmd.name + ": a container id is required")
 	}
 	if len(c.args) > 1 {
-		return "", c.usageErr(fmt.Sprintf("%s: expected one container id, got %d arguments", c.cmd.name, len(c.args)))
+		return "", c.usageErr(fmtlite.Sprintf("%s: expected one container id, got %d arguments", c.cmd.name, len(c.args)))
 	}
 	return c.args[0], nil
 }

@@ -1,13 +1,13 @@
 package ocicli
 
 import (
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"pcr/internal/fmtlite"
 	"pcr/runtime"
 )
 
@@ -49,7 +49,7 @@ func execCommand() *command {
 				return err
 			}
 			if proc.ApparmorProfile != "" {
-				return fmt.Errorf("exec: AppArmor profile %q: AppArmor is not enabled on this host", proc.ApparmorProfile)
+				return fmtlite.Errorf("exec: AppArmor profile %q: AppArmor is not enabled on this host", proc.ApparmorProfile)
 			}
 			p, err := rt.Exec(id, runtime.ExecOpts{
 				Process: proc, PidFile: c.String("pid-file"), ConsoleSocket: c.String("console-socket"),
@@ -76,14 +76,14 @@ func execProcess(c *ctx, st *runtime.State) (*specs.Process, error) {
 	if path := c.String("process"); path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("exec: %w", err)
+			return nil, fmtlite.Errorf("exec: %w", err)
 		}
 		p, err := runtime.DecodeProcess(data)
 		if err != nil {
-			return nil, fmt.Errorf("exec: parse %s: %w", path, err)
+			return nil, fmtlite.Errorf("exec: parse %s: %w", path, err)
 		}
 		if len(p.Args) == 0 {
-			return nil, fmt.Errorf("exec: %s has no args", path)
+			return nil, fmtlite.Errorf("exec: %s has no args", path)
 		}
 		return p, nil
 	}
@@ -99,7 +99,7 @@ func execProcess(c *ctx, st *runtime.State) (*specs.Process, error) {
 		return nil, err
 	}
 	if cspec == nil || cspec.Process == nil {
-		return nil, fmt.Errorf("exec: container %s has no recorded process to start from", st.ID)
+		return nil, fmtlite.Errorf("exec: container %s has no recorded process to start from", st.ID)
 	}
 	base := cspec.Process
 	p := &specs.Process{
@@ -123,7 +123,7 @@ func execProcess(c *ctx, st *runtime.State) (*specs.Process, error) {
 		for _, g := range strings.Split(list, ",") {
 			n, err := strconv.ParseUint(strings.TrimSpace(g), 10, 32)
 			if err != nil {
-				return nil, fmt.Errorf("--additional-gids %q: want numeric group ids", list)
+				return nil, fmtlite.Errorf("--additional-gids %q: want numeric group ids", list)
 			}
 			p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(n))
 		}
@@ -153,12 +153,12 @@ func parseUIDGID(s string) (uint32, uint32, error) {
 	uidS, gidS, hasGID := strings.Cut(s, ":")
 	uid, err := strconv.ParseUint(uidS, 10, 32)
 	if err != nil {
-		return 0, 0, fmt.Errorf("--user %q: want numeric UID[:GID]", s)
+		return 0, 0, fmtlite.Errorf("--user %q: want numeric UID[:GID]", s)
 	}
 	gid := uint64(0)
 	if hasGID {
 		if gid, err = strconv.ParseUint(gidS, 10, 32); err != nil {
-			return 0, 0, fmt.Errorf("--user %q: want numeric UID[:GID]", s)
+			return 0, 0, fmtlite.Errorf("--user %q: want numeric UID[:GID]", s)
 		}
 	}
 	return uint32(uid), uint32(gid), nil

@@ -1,12 +1,13 @@
 package ocicli
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"pcr/internal/fmtlite"
 )
 
 // The runtime parses its own command line: runc's grammar is small (global
@@ -82,7 +83,7 @@ func parseFlags(flags []flag, args []string) (*values, []string, error) {
 		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		f := lookupFlag(flags, name)
 		if f == nil {
-			return nil, nil, fmt.Errorf("flag provided but not defined: %s", a)
+			return nil, nil, fmtlite.Errorf("flag provided but not defined: %s", a)
 		}
 		key := f.names[0]
 		if f.kind == boolFlag {
@@ -91,25 +92,25 @@ func parseFlags(flags []flag, args []string) (*values, []string, error) {
 			}
 			b, err := strconv.ParseBool(val)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %q is not true or false", a, val)
+				return nil, nil, fmtlite.Errorf("%s: %q is not true or false", a, val)
 			}
 			v.one[key], v.set[key] = strconv.FormatBool(b), true
 			continue
 		}
 		if !hasVal {
 			if len(args) == 0 {
-				return nil, nil, fmt.Errorf("flag needs an argument: %s", a)
+				return nil, nil, fmtlite.Errorf("flag needs an argument: %s", a)
 			}
 			val, args = args[0], args[1:]
 		}
 		switch f.kind {
 		case intFlag:
 			if _, err := strconv.Atoi(val); err != nil {
-				return nil, nil, fmt.Errorf("%s: %q is not an integer", a, val)
+				return nil, nil, fmtlite.Errorf("%s: %q is not an integer", a, val)
 			}
 		case durationFlag:
 			if _, err := time.ParseDuration(val); err != nil {
-				return nil, nil, fmt.Errorf("%s: %q is not a duration (e.g. 5s)", a, val)
+				return nil, nil, fmtlite.Errorf("%s: %q is not a duration (e.g. 5s)", a, val)
 			}
 		case listFlag:
 			v.list[key] = append(v.list[key], val)
@@ -177,7 +178,7 @@ func printFlags(w io.Writer, flags []flag) {
 		}
 		right := f.usage
 		if f.value != "" && f.kind != boolFlag {
-			right += fmt.Sprintf(" (default: %s)", f.value)
+			right += fmtlite.Sprintf(" (default: %s)", f.value)
 		}
 		if f.env != "" {
 			right += " [$" + f.env + "]"
@@ -186,6 +187,6 @@ func printFlags(w io.Writer, flags []flag) {
 		width = max(width, len(left))
 	}
 	for _, r := range rows {
-		fmt.Fprintf(w, "   %-*s  %s\n", width, r.left, r.right)
+		fmtlite.Fprintf(w, "   %-*s  %s\n", width, r.left, r.right)
 	}
 }

@@ -2,7 +2,6 @@ package ocicli
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"pcr/internal/fmtlite"
 	"pcr/internal/jsonlite"
 	"pcr/runtime"
 )
@@ -87,14 +87,14 @@ func listCommand() *command {
 			switch {
 			case c.Bool("quiet"):
 				for _, st := range list {
-					fmt.Fprintln(c.app.Stdout, st.ID)
+					fmtlite.Fprintln(c.app.Stdout, st.ID)
 				}
 			case c.String("format") == "json":
 				out := []byte{'['}
 				for _, st := range list {
 					out = toRuncState(st).appendJSON(jsonlite.Comma(out))
 				}
-				fmt.Fprintln(c.app.Stdout, string(append(out, ']')))
+				fmtlite.Fprintln(c.app.Stdout, string(append(out, ']')))
 			case c.String("format") == "table":
 				rows := [][]string{{"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"}}
 				for _, st := range list {
@@ -103,7 +103,7 @@ func listCommand() *command {
 				}
 				printTable(c.app.Stdout, rows)
 			default:
-				return fmt.Errorf("list: --format %q: use table or json", c.String("format"))
+				return fmtlite.Errorf("list: --format %q: use table or json", c.String("format"))
 			}
 			return nil
 		},
@@ -131,7 +131,7 @@ func psCommand() *command {
 				for _, p := range pids {
 					out = strconv.AppendInt(jsonlite.Comma(out), int64(p), 10)
 				}
-				fmt.Fprintln(c.app.Stdout, string(append(out, ']')))
+				fmtlite.Fprintln(c.app.Stdout, string(append(out, ']')))
 				return nil
 			}
 			psArgs := c.args[1:]
@@ -147,7 +147,7 @@ func psCommand() *command {
 func printPs(w io.Writer, args []string, pids []int) error {
 	out, err := exec.Command("ps", args...).Output()
 	if err != nil {
-		return fmt.Errorf("ps %s: %w", strings.Join(args, " "), err)
+		return fmtlite.Errorf("ps %s: %w", strings.Join(args, " "), err)
 	}
 	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
 	pidCol := -1
@@ -163,12 +163,12 @@ func printPs(w io.Writer, args []string, pids []int) error {
 	for _, p := range pids {
 		want[p] = true
 	}
-	fmt.Fprintln(w, lines[0])
+	fmtlite.Fprintln(w, lines[0])
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
 		if len(f) > pidCol {
 			if p, err := strconv.Atoi(f[pidCol]); err == nil && want[p] {
-				fmt.Fprintln(w, l)
+				fmtlite.Fprintln(w, l)
 			}
 		}
 	}
@@ -194,7 +194,7 @@ func eventsCommand() *command {
 				ev := jsonlite.String([]byte{'{'}, "type", "stats")
 				ev = jsonlite.String(ev, "id", id)
 				ev = append(s.AppendRuncEvent(jsonlite.Key(ev, "data")), '}')
-				fmt.Fprintln(c.app.Stdout, string(ev))
+				fmtlite.Fprintln(c.app.Stdout, string(ev))
 				if c.Bool("stats") {
 					return nil
 				}
@@ -221,11 +221,11 @@ func specCommand() *command {
 		run: func(c *ctx) error {
 			path := filepath.Join(c.String("bundle"), "config.json")
 			if _, err := os.Stat(path); err == nil {
-				return fmt.Errorf("spec: %s already exists; remove it first", path)
+				return fmtlite.Errorf("spec: %s already exists; remove it first", path)
 			}
 			data := jsonlite.Indent(nil, runtime.SpecJSON(runtime.DefaultSpec(c.Bool("rootless"))), "", "\t")
 			if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-				return fmt.Errorf("spec: %w", err)
+				return fmtlite.Errorf("spec: %w", err)
 			}
 			return nil
 		},
@@ -251,6 +251,6 @@ func printTable(w io.Writer, rows [][]string) {
 			line.WriteString(cell)
 			line.WriteString(strings.Repeat(" ", widths[i]-len(cell)+3))
 		}
-		fmt.Fprintln(w, line.String())
+		fmtlite.Fprintln(w, line.String())
 	}
 }

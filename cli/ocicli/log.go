@@ -1,11 +1,11 @@
 package ocicli
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"pcr/internal/fmtlite"
 	"pcr/internal/jsonlite"
 )
 
@@ -37,13 +37,13 @@ func (s *logSink) emit(level, msg string) {
 			line := jsonlite.String([]byte{'{'}, "level", level)
 			line = jsonlite.String(line, "msg", msg)
 			line = append(jsonlite.String(line, "time", time.Now().Format(time.RFC3339Nano)), '}')
-			fmt.Fprintf(s.file, "%s\n", line)
+			fmtlite.Fprintf(s.file, "%s\n", line)
 		} else {
-			fmt.Fprintf(s.file, "time=%q level=%s msg=%q\n", time.Now().Format(time.RFC3339Nano), level, msg)
+			fmtlite.Fprintf(s.file, "time=%q level=%s msg=%q\n", time.Now().Format(time.RFC3339Nano), level, msg)
 		}
 	}
 	if level != "error" { // errors reach stderr through RunApp's single line
-		fmt.Fprintln(s.stderr, msg)
+		fmtlite.Fprintln(s.stderr, msg)
 	}
 }
 

@@ -10,7 +10,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"pcr/runtime"
@@ -18,7 +17,7 @@ import (
 
 func main() {
 	if !runtime.IsInit() {
-		fmt.Fprintln(os.Stderr, "pcr-init: run by pcr as a container's init; not a command")
+		os.Stderr.WriteString("pcr-init: run by pcr as a container's init; not a command\n")
 		os.Exit(2)
 	}
 	runtime.Init()

@@ -31,6 +31,19 @@ func TestLinksOnlyTheRuntime(t *testing.T) {
 			t.Errorf("pcr-oci links %s", strings.TrimSpace(h))
 		}
 	}
+	// fmt's printer drags in reflect's Value machinery and float formatting:
+	// about 170 KiB of the peak RSS of every run. pcr's packages format
+	// through pcr/internal/fmtlite; these dependencies import fmt.
+	linked := map[string]bool{}
+	for _, p := range strings.Split(deps, "\n") {
+		linked[p] = true
+	}
+	for _, p := range []string{"fmt", "os/user", "encoding/hex", "golang.org/x/term",
+		"github.com/moby/sys/capability", "github.com/moby/sys/mountinfo"} {
+		if linked[p] {
+			t.Errorf("pcr-oci links %s (and with it fmt)", p)
+		}
+	}
 	if !strings.Contains(deps, "pcr/runtime\n") {
 		t.Errorf("pcr-oci does not link pcr/runtime; go list said:\n%s", deps)
 	}

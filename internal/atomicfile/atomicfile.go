@@ -3,9 +3,10 @@
 package atomicfile
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
+
+	"pcr/internal/fmtlite"
 )
 
 // Write replaces path with data through a unique temp file in the same
@@ -25,7 +26,7 @@ func WriteSync(path string, data []byte, mode os.FileMode) error {
 func write(path string, data []byte, mode os.FileMode, sync bool) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmtlite.Errorf("write %s: %w", path, err)
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -43,7 +44,7 @@ func write(path string, data []byte, mode os.FileMode, sync bool) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmtlite.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -1,12 +1,12 @@
 package nsenter
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"pcr/internal/fmtlite"
 	"pcr/internal/jsonlite"
 )
 
@@ -64,20 +64,20 @@ func Env(joins []Join, unshareFlags uintptr, syncFD int) ([]string, error) {
 	entries := make([]string, 0, len(joins))
 	for _, j := range joins {
 		if !knownType(j.Type) {
-			return nil, fmt.Errorf("nsenter: join %s %q: unknown namespace type", j.Type, j.Path)
+			return nil, fmtlite.Errorf("nsenter: join %s %q: unknown namespace type", j.Type, j.Path)
 		}
 		if seen[j.Type] {
-			return nil, fmt.Errorf("nsenter: join %s %q: namespace type given twice", j.Type, j.Path)
+			return nil, fmtlite.Errorf("nsenter: join %s %q: namespace type given twice", j.Type, j.Path)
 		}
 		seen[j.Type] = true
 		// The constructor splits on commas and has no escape for them.
 		if j.Path == "" || strings.ContainsAny(j.Path, ",\x00") {
-			return nil, fmt.Errorf("nsenter: join %s %q: path must be non-empty without commas or NUL", j.Type, j.Path)
+			return nil, fmtlite.Errorf("nsenter: join %s %q: path must be non-empty without commas or NUL", j.Type, j.Path)
 		}
 		entries = append(entries, j.Type+":"+j.Path)
 	}
 	if unshareFlags&^unshareable != 0 {
-		return nil, fmt.Errorf("nsenter: unshare flags %#x: only CLONE_NEW{NS,NET,UTS,IPC,PID,CGROUP,TIME} are allowed (user namespaces are created by the parent)", unshareFlags)
+		return nil, fmtlite.Errorf("nsenter: unshare flags %#x: only CLONE_NEW{NS,NET,UTS,IPC,PID,CGROUP,TIME} are allowed (user namespaces are created by the parent)", unshareFlags)
 	}
 	if len(entries) == 0 && unshareFlags == 0 {
 		return nil, nil
@@ -107,7 +107,7 @@ type Message struct {
 func ParseMessage(line []byte) (Message, error) {
 	v, err := jsonlite.Parse(line)
 	if err != nil {
-		return Message{}, fmt.Errorf("nsenter: parse sync message %q: %w", line, err)
+		return Message{}, fmtlite.Errorf("nsenter: parse sync message %q: %w", line, err)
 	}
 	obj, _ := v.(map[string]any)
 	var m Message
@@ -115,17 +115,17 @@ func ParseMessage(line []byte) (Message, error) {
 	m.Error, _ = obj["error"].(string)
 	if n, ok := obj["pid"].(jsonlite.Number); ok {
 		if m.Pid, err = strconv.Atoi(string(n)); err != nil {
-			return Message{}, fmt.Errorf("nsenter: parse sync message %q: bad pid", line)
+			return Message{}, fmtlite.Errorf("nsenter: parse sync message %q: bad pid", line)
 		}
 	}
 	switch m.Type {
 	case "pid":
 		if m.Pid <= 0 {
-			return Message{}, fmt.Errorf("nsenter: parse sync message %q: bad pid", line)
+			return Message{}, fmtlite.Errorf("nsenter: parse sync message %q: bad pid", line)
 		}
 	case "error":
 	default:
-		return Message{}, fmt.Errorf("nsenter: parse sync message %q: unknown type %q", line, m.Type)
+		return Message{}, fmtlite.Errorf("nsenter: parse sync message %q: unknown type %q", line, m.Type)
 	}
 	return m, nil
 }

@@ -1,10 +1,10 @@
 package seccomp
 
 import (
-	"fmt"
-
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // x32SyscallBit marks x32 syscalls: they reach the kernel with the
@@ -51,7 +51,7 @@ func hostArchs(goarch string) ([]arch, error) {
 	case "arm":
 		return []arch{archARM()}, nil
 	}
-	return nil, fmt.Errorf("seccomp is not supported by pcr on %s", goarch)
+	return nil, fmtlite.Errorf("seccomp is not supported by pcr on %s", goarch)
 }
 
 // knownArch reports whether name is an architecture the runtime-spec (and
@@ -84,7 +84,7 @@ func sectionArchs(goarch string, listed []specs.Arch) ([]arch, error) {
 	want := map[specs.Arch]bool{host[0].name: true}
 	for _, name := range listed {
 		if !knownArch(name) {
-			return nil, fmt.Errorf("unknown seccomp architecture %q", name)
+			return nil, fmtlite.Errorf("unknown seccomp architecture %q", name)
 		}
 		want[name] = true
 	}

@@ -1,9 +1,9 @@
 package seccomp
 
 import (
-	"fmt"
-
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // maxInsns is the kernel's BPF_MAXINSNS: longer classic programs are
@@ -83,7 +83,7 @@ func (a *assembler) ja(to label) {
 func (a *assembler) assemble() ([]unix.SockFilter, error) {
 	for l, at := range a.at {
 		if at < 0 {
-			return nil, fmt.Errorf("internal error: seccomp label %d never bound", l)
+			return nil, fmtlite.Errorf("internal error: seccomp label %d never bound", l)
 		}
 	}
 	type far struct{ t, f bool }
@@ -117,7 +117,7 @@ func (a *assembler) assemble() ([]unix.SockFilter, error) {
 		}
 	}
 	if n := addr[len(a.insns)]; n > maxInsns {
-		return nil, fmt.Errorf("seccomp profile compiles to %d BPF instructions, over the kernel limit of %d", n, maxInsns)
+		return nil, fmtlite.Errorf("seccomp profile compiles to %d BPF instructions, over the kernel limit of %d", n, maxInsns)
 	}
 
 	prog := make([]unix.SockFilter, 0, addr[len(a.insns)])
@@ -131,7 +131,7 @@ func (a *assembler) assemble() ([]unix.SockFilter, error) {
 		}
 		d := to - from - 1
 		if d < 0 {
-			return 0, fmt.Errorf("internal error: backward seccomp jump to label %d", l)
+			return 0, fmtlite.Errorf("internal error: backward seccomp jump to label %d", l)
 		}
 		return d, nil
 	}

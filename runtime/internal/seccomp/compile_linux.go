@@ -31,12 +31,13 @@ package seccomp
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
 	"sort"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // ErrNotifyNotSupported is returned for profiles using SCMP_ACT_NOTIFY or a
@@ -69,11 +70,11 @@ func compile(p *specs.LinuxSeccomp, goarch string) ([]unix.SockFilter, error) {
 		return nil, errors.New("compile seccomp profile: no profile")
 	}
 	if p.ListenerPath != "" {
-		return nil, fmt.Errorf("seccomp listenerPath %q: %w", p.ListenerPath, ErrNotifyNotSupported)
+		return nil, fmtlite.Errorf("seccomp listenerPath %q: %w", p.ListenerPath, ErrNotifyNotSupported)
 	}
 	defAction, err := actionValue(p.DefaultAction, p.DefaultErrnoRet)
 	if err != nil {
-		return nil, fmt.Errorf("seccomp defaultAction: %w", err)
+		return nil, fmtlite.Errorf("seccomp defaultAction: %w", err)
 	}
 	archs, err := sectionArchs(goarch, p.Architectures)
 	if err != nil {
@@ -87,7 +88,7 @@ func compile(p *specs.LinuxSeccomp, goarch string) ([]unix.SockFilter, error) {
 	for i, sc := range p.Syscalls {
 		rules, err := syscallRules(sc)
 		if err != nil {
-			return nil, fmt.Errorf("seccomp syscalls[%d] %v: %w", i, sc.Names, err)
+			return nil, fmtlite.Errorf("seccomp syscalls[%d] %v: %w", i, sc.Names, err)
 		}
 		entries = append(entries, entry{names: sc.Names, rules: rules})
 	}
@@ -128,10 +129,10 @@ func syscallRules(sc specs.LinuxSyscall) ([]rule, error) {
 	repeated := false
 	for _, arg := range sc.Args {
 		if arg.Index >= maxArgs {
-			return nil, fmt.Errorf("argument index %d out of range (max %d)", arg.Index, maxArgs-1)
+			return nil, fmtlite.Errorf("argument index %d out of range (max %d)", arg.Index, maxArgs-1)
 		}
 		if !knownOp(arg.Op) {
-			return nil, fmt.Errorf("unknown seccomp operator %q", arg.Op)
+			return nil, fmtlite.Errorf("unknown seccomp operator %q", arg.Op)
 		}
 		repeated = repeated || seen[arg.Index]
 		seen[arg.Index] = true
@@ -154,7 +155,7 @@ func actionValue(act specs.LinuxSeccompAction, errnoRet *uint) (uint32, error) {
 			return uint32(unix.EPERM), nil
 		}
 		if *errnoRet > unix.SECCOMP_RET_DATA {
-			return 0, fmt.Errorf("%s: errnoRet %d does not fit in 16 bits", act, *errnoRet)
+			return 0, fmtlite.Errorf("%s: errnoRet %d does not fit in 16 bits", act, *errnoRet)
 		}
 		return uint32(*errnoRet), nil
 	}
@@ -176,9 +177,9 @@ func actionValue(act specs.LinuxSeccompAction, errnoRet *uint) (uint32, error) {
 	case specs.ActLog:
 		return unix.SECCOMP_RET_LOG, nil
 	case specs.ActNotify:
-		return 0, fmt.Errorf("%s: %w", act, ErrNotifyNotSupported)
+		return 0, fmtlite.Errorf("%s: %w", act, ErrNotifyNotSupported)
 	}
-	return 0, fmt.Errorf("unknown seccomp action %q", act)
+	return 0, fmtlite.Errorf("unknown seccomp action %q", act)
 }
 
 func knownOp(op specs.LinuxSeccompOperator) bool {

@@ -2,13 +2,14 @@ package seccomp
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"runtime"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"pcr/internal/fmtlite"
 )
 
 // filterFlags maps the profile's flags to SECCOMP_FILTER_FLAG_* bits.
@@ -25,7 +26,7 @@ func filterFlags(flags []specs.LinuxSeccompFlag) (uint, error) {
 		case "SECCOMP_FILTER_FLAG_TSYNC":
 			bits |= unix.SECCOMP_FILTER_FLAG_TSYNC
 		default:
-			return 0, fmt.Errorf("unknown seccomp flag %q", f)
+			return 0, fmtlite.Errorf("unknown seccomp flag %q", f)
 		}
 	}
 	return bits, nil
@@ -45,11 +46,11 @@ func FlagBits(flags []specs.LinuxSeccompFlag) (uint, error) { return filterFlags
 // takes no flags, so the profile must not ask for any there.
 func Load(prog []unix.SockFilter, flags []specs.LinuxSeccompFlag) error {
 	if len(prog) == 0 || len(prog) > maxInsns {
-		return fmt.Errorf("load seccomp filter: program has %d instructions, want 1 to %d", len(prog), maxInsns)
+		return fmtlite.Errorf("load seccomp filter: program has %d instructions, want 1 to %d", len(prog), maxInsns)
 	}
 	bits, err := filterFlags(flags)
 	if err != nil {
-		return fmt.Errorf("load seccomp filter: %w", err)
+		return fmtlite.Errorf("load seccomp filter: %w", err)
 	}
 	fprog := &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	r1, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
@@ -58,20 +59,20 @@ func Load(prog []unix.SockFilter, flags []specs.LinuxSeccompFlag) error {
 	switch {
 	case errno == unix.ENOSYS && bits == 0:
 		if err := unix.Prctl(unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(fprog)), 0, 0); err != nil {
-			return fmt.Errorf("load seccomp filter (%d instructions): %w", len(prog), os.NewSyscallError("prctl PR_SET_SECCOMP", err))
+			return fmtlite.Errorf("load seccomp filter (%d instructions): %w", len(prog), os.NewSyscallError("prctl PR_SET_SECCOMP", err))
 		}
 		runtime.KeepAlive(fprog)
 		return nil
 	case errno != 0:
 		err := error(os.NewSyscallError("seccomp SECCOMP_SET_MODE_FILTER", errno))
 		if errors.Is(errno, unix.EACCES) {
-			err = fmt.Errorf("%w (no_new_privs is not set on this thread and CAP_SYS_ADMIN is missing)", err)
+			err = fmtlite.Errorf("%w (no_new_privs is not set on this thread and CAP_SYS_ADMIN is missing)", err)
 		}
-		return fmt.Errorf("load seccomp filter (%d instructions, flags %#x): %w", len(prog), bits, err)
+		return fmtlite.Errorf("load seccomp filter (%d instructions, flags %#x): %w", len(prog), bits, err)
 	case r1 != 0:
 		// With TSYNC a positive return names a thread whose filter could
 		// not be synchronised; nothing was installed.
-		return fmt.Errorf("load seccomp filter: thread %d cannot take the filter (it has a diverging seccomp filter)", r1)
+		return fmtlite.Errorf("load seccomp filter: thread %d cannot take the filter (it has a diverging seccomp filter)", r1)
 	}
 	return nil
 }
