@@ -252,10 +252,10 @@ func (p *printer) operand(arg any, verb rune) {
 	case 'v', 's', 'q', 'x', 'X':
 		switch v := arg.(type) {
 		case error:
-			p.str(v.Error(), verb)
+			p.method(arg, v.Error, verb)
 			return
 		case stringer:
-			p.str(v.String(), verb)
+			p.method(arg, v.String, verb)
 			return
 		}
 	}
@@ -295,6 +295,21 @@ func (p *printer) operand(arg any, verb rune) {
 	default:
 		p.value(arg, reflect.ValueOf(arg), verb)
 	}
+}
+
+// method formats what an Error or String method returns. As in fmt, a
+// nil pointer whose method panics prints as <nil>; any other panic is
+// the method's own and goes on.
+func (p *printer) method(arg any, call func() string, verb rune) {
+	defer func() {
+		if r := recover(); r != nil {
+			if v := reflect.ValueOf(arg); v.Kind() != reflect.Pointer || !v.IsNil() {
+				panic(r)
+			}
+			p.buf = append(p.buf, "<nil>"...)
+		}
+	}()
+	p.str(call(), verb)
 }
 
 // value formats what the type switch did not name: named basic types and

@@ -21,6 +21,10 @@ type flags uint32
 
 type named struct{ s string }
 
+type ptrErr struct{ msg string }
+
+func (e *ptrErr) Error() string { return e.msg }
+
 func (n named) String() string { return "named:" + n.s }
 
 // Every case is checked against package fmt itself.
@@ -60,6 +64,7 @@ func TestSprintfMatchesFmt(t *testing.T) {
 		{"%5.2s|", []any{"abcdef"}},
 		{"%c", []any{'é'}},
 		{"%v", []any{(*int)(nil)}},
+		{"%v|%s", []any{(*ptrErr)(nil), &ptrErr{"set"}}},
 	}
 	for _, c := range cases {
 		want := fmt.Sprintf(c.format, c.args...)
