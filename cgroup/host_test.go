@@ -132,6 +132,7 @@ func TestParseCgroupMounts(t *testing.T) {
 27 25 0:23 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:11 master:3 - cgroup cgroup rw,cpu,cpuacct
 28 25 0:24 /docker/x /sys/fs/cgroup/my\040pids rw - cgroup cgroup rw,pids
 29 22 0:25 / /mnt/cgroupish rw - cgroupfs none rw
+30 25 0:26 / /sys/fs/cgroup/nosource rw - cgroup2  rw,nsdelegate
 `
 	got, err := parseCgroupMounts(text)
 	if err != nil {
@@ -141,6 +142,7 @@ func TestParseCgroupMounts(t *testing.T) {
 		{Root: "/", Mountpoint: "/sys/fs/cgroup/unified", FSType: "cgroup2", Options: "rw,nsdelegate"},
 		{Root: "/", Mountpoint: "/sys/fs/cgroup/cpu,cpuacct", FSType: "cgroup", Options: "rw,cpu,cpuacct"},
 		{Root: "/docker/x", Mountpoint: "/sys/fs/cgroup/my pids", FSType: "cgroup", Options: "rw,pids"},
+		{Root: "/", Mountpoint: "/sys/fs/cgroup/nosource", FSType: "cgroup2", Options: "rw,nsdelegate"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)

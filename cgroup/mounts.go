@@ -35,7 +35,9 @@ func parseCgroupMounts(text string) ([]cgroupMount, error) {
 		if !strings.Contains(line, " - cgroup") {
 			continue
 		}
-		fields := strings.Fields(line)
+		// Single spaces, not strings.Fields: an empty source ("mount -t
+		// cgroup2 '' dir") is an empty field the kernel still separates.
+		fields := strings.Split(line, " ")
 		sep := -1
 		for i := 6; i < len(fields); i++ {
 			if fields[i] == "-" {

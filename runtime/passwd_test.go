@@ -8,7 +8,7 @@ import (
 
 func TestPasswdEntry(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "passwd")
-	data := "# a comment\n\nroot:x:0:0:root:/root:/bin/sh\nshort:x:7\nwww:x:33:33:www:/var/www:/usr/sbin/nologin\n"
+	data := "# a comment\n\nroot:x:0:0:root:/root:/bin/sh\nshort:x:7\nwww:x:33:33:www:/var/www:/usr/sbin/nologin\napp:x:1000:1000::/home/app\n"
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -18,7 +18,10 @@ func TestPasswdEntry(t *testing.T) {
 	if f, ok := passwdEntry(path, "0"); !ok || f[0] != "root" {
 		t.Errorf("uid 0: got %q %v", f, ok)
 	}
-	for _, uid := range []string{"7", "1000", ""} {
+	if f, ok := passwdEntry(path, "1000"); !ok || f[5] != "/home/app" {
+		t.Errorf("uid 1000, no shell field: got %q %v", f, ok)
+	}
+	for _, uid := range []string{"7", "1001", ""} {
 		if f, ok := passwdEntry(path, uid); ok {
 			t.Errorf("uid %q: got %q, want no entry", uid, f)
 		}

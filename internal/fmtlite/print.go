@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -46,7 +47,7 @@ func Fprintf(w io.Writer, format string, a ...any) (int, error) {
 // Fprintln writes its operands as %v does, separated by spaces and ended
 // by a newline, as fmt.Fprintln does.
 func Fprintln(w io.Writer, a ...any) (int, error) {
-	p := printer{spec: spec{width: -1, prec: -1, verb: 'v'}}
+	p := printer{spec: spec{verb: 'v'}}
 	for i, arg := range a {
 		if i > 0 {
 			p.buf = append(p.buf, ' ')
@@ -82,7 +83,8 @@ type stringer interface{ String() string }
 // spec is one parsed verb with its flags.
 type spec struct {
 	minus, zero, sharp, space, plus bool
-	width, prec                     int // -1: not given
+	widthSet, precSet               bool
+	width, prec                     int
 	verb                            rune
 }
 
@@ -107,7 +109,7 @@ func (p *printer) printf(format string, a []any) {
 			continue
 		}
 		i++
-		s := spec{width: -1, prec: -1}
+		var s spec
 	flags:
 		for ; i < len(format); i++ {
 			switch format[i] {
@@ -125,15 +127,42 @@ func (p *printer) printf(format string, a []any) {
 				break flags
 			}
 		}
-		s.width, i, argi = p.number(format, i, a, argi)
-		if s.width < -1 { // a negative '*' width means left-justify
-			s.minus, s.width = true, -s.width
+		if i < len(format) && format[i] == '[' {
+			// Explicit argument indexes (%[2]d) are not supported: say so,
+			// and go on with the next operand.
+			p.buf = append(p.buf, "%!(BADINDEX)"...)
+			if j := strings.IndexByte(format[i:], ']'); j >= 0 {
+				i += j + 1
+			} else {
+				i = len(format)
+			}
 		}
-		if i < len(format) && format[i] == '.' {
+		if i < len(format) && format[i] == '*' {
+			s.width, s.widthSet, argi = intArg(a, argi)
 			i++
-			s.prec, i, argi = p.number(format, i, a, argi)
-			if s.prec < 0 {
-				s.prec = 0
+			if !s.widthSet {
+				p.buf = append(p.buf, "%!(BADWIDTH)"...)
+			}
+			if s.width < 0 { // a negative width means left-justify
+				s.minus, s.width = true, -s.width
+			}
+		} else {
+			s.width, s.widthSet, i = parseNum(format, i)
+		}
+		if i+1 < len(format) && format[i] == '.' {
+			i++
+			if format[i] == '*' {
+				s.prec, s.precSet, argi = intArg(a, argi)
+				i++
+				if s.prec < 0 {
+					s.prec, s.precSet = 0, false
+				}
+				if !s.precSet {
+					p.buf = append(p.buf, "%!(BADPREC)"...)
+				}
+			} else {
+				s.prec, _, i = parseNum(format, i)
+				s.precSet = true // "%.s": precision 0
 			}
 		}
 		if i >= len(format) {
@@ -165,34 +194,43 @@ func (p *printer) printf(format string, a []any) {
 			}
 			p.buf = append(p.buf, typeName(arg)...)
 			p.buf = append(p.buf, '=')
-			p.spec = spec{width: -1, prec: -1, verb: 'v'}
+			p.spec = spec{verb: 'v'}
 			p.operand(arg, 'v')
 		}
 		p.buf = append(p.buf, ')')
 	}
 }
 
-// number reads a width or precision: digits, or '*' taking an int operand.
-// It returns -1 when there is none.
-func (p *printer) number(format string, i int, a []any, argi int) (int, int, int) {
-	if i < len(format) && format[i] == '*' {
-		if argi < len(a) {
-			if n, ok := a[argi].(int); ok {
-				return n, i + 1, argi + 1
-			}
+// maxWidth is fmt's limit on widths and precisions.
+const maxWidth = 1e6
+
+// intArg takes a '*' width or precision from a[argi]: any integer type, as
+// fmt takes it; ok is false when it is not one or is out of range.
+func intArg(a []any, argi int) (n int, ok bool, next int) {
+	if argi >= len(a) {
+		return 0, false, argi
+	}
+	switch v := reflect.ValueOf(a[argi]); v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, ok = int(v.Int()), v.Int() >= -maxWidth && v.Int() <= maxWidth
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		n, ok = int(v.Uint()), v.Uint() <= maxWidth
+	}
+	if !ok {
+		n = 0
+	}
+	return n, ok, argi + 1
+}
+
+// parseNum reads the digits of a width or precision at format[i:].
+func parseNum(format string, i int) (n int, ok bool, next int) {
+	for ; i < len(format) && format[i] >= '0' && format[i] <= '9'; i++ {
+		if n = n*10 + int(format[i]-'0'); n > maxWidth {
+			return 0, false, len(format) // as fmt: the verb is lost
 		}
-		p.buf = append(p.buf, "%!(BADWIDTH)"...)
-		return -1, i + 1, argi + 1
+		ok = true
 	}
-	n, start := 0, i
-	for i < len(format) && format[i] >= '0' && format[i] <= '9' {
-		n = n*10 + int(format[i]-'0')
-		i++
-	}
-	if i == start {
-		return -1, i, argi
-	}
-	return n, i, argi
+	return n, ok, i
 }
 
 // padded formats one operand and pads it to the width.
@@ -201,7 +239,7 @@ func (p *printer) padded(arg any, verb rune) {
 	p.operand(arg, verb)
 	s := p.spec
 	n := utf8.RuneCount(p.buf[start:])
-	if s.width <= n {
+	if !s.widthSet || s.width <= n {
 		return
 	}
 	pad := s.width - n
@@ -252,10 +290,10 @@ func (p *printer) operand(arg any, verb rune) {
 	case 'v', 's', 'q', 'x', 'X':
 		switch v := arg.(type) {
 		case error:
-			p.method(arg, v.Error, verb)
+			p.method(arg, "Error", v.Error, verb)
 			return
 		case stringer:
-			p.method(arg, v.String, verb)
+			p.method(arg, "String", v.String, verb)
 			return
 		}
 	}
@@ -298,16 +336,28 @@ func (p *printer) operand(arg any, verb rune) {
 }
 
 // method formats what an Error or String method returns. As in fmt, a
-// nil pointer whose method panics prints as <nil>; any other panic is
-// the method's own and goes on.
-func (p *printer) method(arg any, call func() string, verb rune) {
+// nil pointer whose method panics prints as <nil>, and any other panic
+// as %!v(PANIC=String method: ...), rather than taking the process down.
+func (p *printer) method(arg any, name string, call func() string, verb rune) {
 	defer func() {
-		if r := recover(); r != nil {
-			if v := reflect.ValueOf(arg); v.Kind() != reflect.Pointer || !v.IsNil() {
-				panic(r)
-			}
-			p.buf = append(p.buf, "<nil>"...)
+		r := recover()
+		if r == nil {
+			return
 		}
+		if v := reflect.ValueOf(arg); v.Kind() == reflect.Pointer && v.IsNil() {
+			p.buf = append(p.buf, "<nil>"...)
+			return
+		}
+		p.buf = append(p.buf, '%', '!')
+		p.buf = utf8.AppendRune(p.buf, verb)
+		p.buf = append(p.buf, "(PANIC="...)
+		p.buf = append(p.buf, name...)
+		p.buf = append(p.buf, " method: "...)
+		saved := p.spec
+		p.spec = spec{verb: 'v'}
+		p.operand(r, 'v')
+		p.spec = saved
+		p.buf = append(p.buf, ')')
 	}()
 	p.str(call(), verb)
 }
@@ -370,7 +420,11 @@ func (p *printer) unsupported(v reflect.Value, verb rune) {
 // the same verb.
 func (p *printer) list(v reflect.Value, verb rune) {
 	if (verb == 'x' || verb == 'X') && v.Type().Elem().Kind() == reflect.Uint8 {
-		p.str(string(v.Bytes()), verb)
+		b := make([]byte, v.Len()) // an array's Bytes needs it addressable
+		for i := range b {
+			b[i] = byte(v.Index(i).Uint())
+		}
+		p.str(string(b), verb)
 		return
 	}
 	p.buf = append(p.buf, '[')
@@ -398,16 +452,15 @@ func listOf[T any](p *printer, elems []T, verb rune) {
 
 // str formats a string for a string verb.
 func (p *printer) str(s string, verb rune) {
-	prec := p.spec.prec
 	switch verb {
 	case 'v', 's':
-		if prec >= 0 {
-			s = truncate(s, prec)
+		if p.spec.precSet {
+			s = truncate(s, p.spec.prec)
 		}
 		p.buf = append(p.buf, s...)
 	case 'q':
-		if prec >= 0 {
-			s = truncate(s, prec)
+		if p.spec.precSet {
+			s = truncate(s, p.spec.prec)
 		}
 		switch {
 		case p.spec.sharp && strconv.CanBackquote(s):
@@ -495,7 +548,7 @@ func (p *printer) bad(arg any, verb rune) {
 		p.buf = append(p.buf, typeName(arg)...)
 		p.buf = append(p.buf, '=')
 		saved := p.spec
-		p.spec = spec{width: -1, prec: -1, verb: 'v'}
+		p.spec = spec{verb: 'v'}
 		p.operand(arg, 'v')
 		p.spec = saved
 	}

@@ -21,6 +21,10 @@ type flags uint32
 
 type named struct{ s string }
 
+type panicky struct{}
+
+func (panicky) String() string { panic("no string today") }
+
 type ptrErr struct{ msg string }
 
 func (e *ptrErr) Error() string { return e.msg }
@@ -65,12 +69,26 @@ func TestSprintfMatchesFmt(t *testing.T) {
 		{"%c", []any{'é'}},
 		{"%v", []any{(*int)(nil)}},
 		{"%v|%s", []any{(*ptrErr)(nil), &ptrErr{"set"}}},
+		{"%s|%v", []any{panicky{}, 1}},
+		{"%*d|%-*d|%*s|", []any{int64(5), 1, uint8(4), 2, -1, "x"}},
+		{"%.*s|%.*s|%*s|", []any{-1, "abc", 2, "abc", "nan", "y"}},
+		{"%*d", []any{int64(1 << 40), 3}},
+		{"%.s|%.0q|%5.1s|", []any{"abc", "abc", "abc"}},
+		{"%x|% X", []any{[4]byte{1, 2, 3, 0xff}, [2]byte{0xab, 0xcd}}},
+		{"%99999999d|", []any{1}},
+		{"%d.", []any{1}},
 	}
 	for _, c := range cases {
 		want := fmt.Sprintf(c.format, c.args...)
 		if got := Sprintf(c.format, c.args...); got != want {
 			t.Errorf("Sprintf(%q, %#v):\n got %q\nwant %q", c.format, c.args, got, want)
 		}
+	}
+}
+
+func TestArgumentIndexesAreRefusedVisibly(t *testing.T) {
+	if got := Sprintf("%[2]d %d", 1, 2); !strings.HasPrefix(got, "%!(BADINDEX)") {
+		t.Errorf("got %q, want it to start with %%!(BADINDEX)", got)
 	}
 }
 
