@@ -9,7 +9,7 @@
 # Needs root, GNU time, podman, runc, crun, bin/pcr and `make fixtures`.
 # Usage: bench/memory.sh (MEM_RUNS / BENCH_RUNS, default 5; MEM_COUNT, default 50)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-need podman runc crun unshare /usr/bin/time
+need podman runc crun unshare /usr/bin/time gcc
 nruns=$(runs MEM_RUNS 15)
 count=${MEM_COUNT:-50}
 tarball=$fixtures/busybox.tar
@@ -54,7 +54,12 @@ about <<EOF
 *Peak RSS*: GNU \`/usr/bin/time\`'s maximum resident set size (the largest process of the command's
 tree that was waited for; pcr's binaries run from an installed copy, as the peers' do), the median and mean of $nruns runs of \`run /bin/true\` from one busybox bundle
 (runtimes) and of \`run --rm --net none busybox true\` (engines; podman's conmon is not its child,
-so podman's figure is podman's own). *Per detached container*: $count containers running \`sleep\`
+so podman's figure is podman's own). The kernel fills that figure in at exit from RSS counters it
+keeps per CPU without summing them: exact enough for a single-threaded program, 150-300 KiB low,
+in 128 KiB steps, for a multi-threaded Go one. So each row is also taken under
+\`bench/peakrss\` (ptrace; every process and thread of the command, followed): the largest
+\`VmHWM\` of \`/proc/PID/status\`, which sums the counters, read as each process exits — the
+exact peak, and the one to compare. A process that execs is counted as the program it ends as. *Per detached container*: $count containers running \`sleep\`
 started one after the other, then for each its memory cgroup's charge (v1 \`memory.usage_in_bytes\`,
 v2 \`memory.current\`) and the RSS of the helper each keeps outside its cgroup (pcr's monitor,
 podman's conmon; the OCI runtimes keep none), averaged; *MemAvailable drop* is
@@ -69,23 +74,31 @@ EOF
 # median and mean of numbers on stdin; the kernel maps file pages 64 KiB at a time, so a median
 # moves in such steps and the mean says more about a small difference.
 median_mean() { sort -n | awk '{a[NR] = $1; s += $1} END {printf "%d %d\n", a[int((NR + 1) / 2)], s / NR}'; }
-row_peak() { # NAME CMD...: median and mean over nruns of the maximum RSS in KiB
-	local name=$1 i kbs kb mean
+gcc -O2 -Wall -o "$work/peakrss" "$bench_dir/peakrss.c" || die "build bench/peakrss.c"
+row_peak() { # NAME CMD...: median and mean over nruns of GNU time's maximum RSS and of the exact peak, KiB
+	local name=$1 i kbs hwms kb mean hkb hmean
 	shift
 	kbs=$(for ((i = 0; i < nruns; i++)); do
 		/usr/bin/time -f 'maxrss %M' -o "$work/time.out" "$@" </dev/null >/dev/null 2>&1 || { echo "$name failed" >&2; exit 1; }
 		awk '/^maxrss/ {print $2}' "$work/time.out"
 	done) || die "peak RSS: $name failed"
+	hwms=$(for ((i = 0; i < nruns; i++)); do
+		"$work/peakrss" -o "$work/peak.out" "$@" </dev/null >/dev/null 2>&1 || { echo "$name failed under peakrss" >&2; exit 1; }
+		cat "$work/peak.out"
+	done) || die "exact peak RSS: $name failed"
 	read -r kb mean <<<"$(median_mean <<<"$kbs")"
-	echo "| $name | $kb | $mean |"
+	read -r hkb hmean <<<"$(median_mean <<<"$hwms")"
+	echo "| $name | $kb | $mean | $hkb | $hmean |"
 	fig "peak RSS: $name" "$kb" KiB
 	fig "peak RSS, mean: $name" "$mean" KiB
+	fig "exact peak RSS: $name" "$hkb" KiB
+	fig "exact peak RSS, mean: $name" "$hmean" KiB
 }
 log "peak RSS, $nruns runs each"
 echo "### Peak RSS of one run ($nruns runs each)"
 echo
-echo "| command | median KiB | mean KiB |"
-echo "|---|---|---|"
+echo "| command | GNU time median KiB | mean KiB | exact peak (VmHWM) median KiB | mean KiB |"
+echo "|---|---|---|---|---|"
 n=0
 cd "$work/true"
 for r in pcr runc crun; do
