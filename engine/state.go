@@ -57,8 +57,11 @@ func (e *Engine) stateOf(rec *Record) State {
 			st.Status, st.Running, st.Paused, st.Pid = StatusPaused, true, true, rst.Pid
 			return st
 		case runtime.StatusCreated, runtime.StatusCreating:
-			if !rec.StartedAt.IsZero() {
-				// being started: the runtime create runs before start
+			// Being started: the runtime create runs before start, and start
+			// removed the last exit record first. With an exit record back,
+			// the container ran and exited, and what reads as "creating" is
+			// its runtime record half deleted by the monitor's cleanup.
+			if _, err := monitor.ReadExit(dir); !rec.StartedAt.IsZero() && errors.Is(err, os.ErrNotExist) {
 				st.Status, st.Running, st.Pid = StatusRunning, true, rst.Pid
 				return st
 			}
