@@ -85,5 +85,5 @@ func (e *Engine) Exec(ref string, o ExecOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return runtime.RunForeground(p), nil
+	return runtime.RunForeground(p)
 }

@@ -344,25 +344,56 @@ func TestOCIRunExitStatus(t *testing.T) {
 }
 
 // SIGTERM to a foreground `pcr oci run` reaches the payload.
+// TestOCIRunForwardsSignals: a foreground run passes the signals it gets to
+// the payload, from pcr oci and from the slim pcr-oci alike (which catches
+// them without os/signal, runtime/internal/sigrelay).
 func TestOCIRunForwardsSignals(t *testing.T) {
 	e := newEnv(t)
-	t.Run("handled", func(t *testing.T) {
-		b, out := e.shBundle(`trap 'echo got > /out/sig; exit 3' TERM; echo up > /out/up; while :; do sleep 0.02; done`, nil)
-		code := runAndSignal(t, e, b, out, syscall.SIGTERM)
-		if code != 3 {
-			t.Fatalf("exit %d, want 3 from the payload's trap", code)
-		}
-		if got := readTrim(t, filepath.Join(out, "sig")); got != "got" {
-			t.Fatalf("payload saw %q", got)
-		}
-	})
-	t.Run("default", func(t *testing.T) {
-		// Without a pid namespace the payload is not an init, so SIGTERM kills it.
-		b, out := e.shBundle(`echo up > /out/up; exec sleep 100`, func(s *specs.Spec) { dropNS(s, specs.PIDNamespace) })
-		if code := runAndSignal(t, e, b, out, syscall.SIGTERM); code != 143 {
-			t.Fatalf("exit %d, want 143 (killed by SIGTERM)", code)
-		}
-	})
+	ociBin := filepath.Join(filepath.Dir(pcrBin), "pcr-oci")
+	if _, err := os.Stat(ociBin); err != nil {
+		t.Fatalf("bin/pcr-oci: %v", err)
+	}
+	runners := []struct {
+		name string
+		cmd  func(args ...string) *exec.Cmd
+	}{
+		{"pcr oci", e.pcrCmd},
+		{"pcr-oci", func(args ...string) *exec.Cmd {
+			return exec.Command(ociBin, append([]string{"--root", e.root}, args...)...)
+		}},
+	}
+	for _, r := range runners {
+		t.Run(r.name, func(t *testing.T) {
+			t.Run("handled", func(t *testing.T) {
+				b, out := e.shBundle(`trap 'echo got > /out/sig; exit 3' TERM; echo up > /out/up; while :; do sleep 0.02; done`, nil)
+				code := runAndSignal(t, r.cmd("run", "--bundle", b, e.id()), out, syscall.SIGTERM)
+				if code != 3 {
+					t.Fatalf("exit %d, want 3 from the payload's trap", code)
+				}
+				if got := readTrim(t, filepath.Join(out, "sig")); got != "got" {
+					t.Fatalf("payload saw %q", got)
+				}
+			})
+			t.Run("user and realtime", func(t *testing.T) {
+				b, out := e.shBundle(`trap 'echo usr1 >> /out/sig' USR1; trap 'echo hup >> /out/sig' HUP; `+
+					`trap 'echo rt >> /out/sig; exit 4' 40; echo up > /out/up; while :; do sleep 0.02; done`, nil)
+				code := runAndSignal(t, r.cmd("run", "--bundle", b, e.id()), out, syscall.SIGUSR1, syscall.SIGHUP, syscall.Signal(40))
+				if code != 4 {
+					t.Fatalf("exit %d, want 4 from the payload's trap of signal 40", code)
+				}
+				if got := readTrim(t, filepath.Join(out, "sig")); got != "usr1\nhup\nrt" {
+					t.Fatalf("payload saw %q, want usr1, hup, rt", got)
+				}
+			})
+			t.Run("default", func(t *testing.T) {
+				// Without a pid namespace the payload is not an init, so SIGTERM kills it.
+				b, out := e.shBundle(`echo up > /out/up; exec sleep 100`, func(s *specs.Spec) { dropNS(s, specs.PIDNamespace) })
+				if code := runAndSignal(t, r.cmd("run", "--bundle", b, e.id()), out, syscall.SIGTERM); code != 143 {
+					t.Fatalf("exit %d, want 143 (killed by SIGTERM)", code)
+				}
+			})
+		})
+	}
 }
 
 func dropNS(s *specs.Spec, t specs.LinuxNamespaceType) {
@@ -375,9 +406,11 @@ func dropNS(s *specs.Spec, t specs.LinuxNamespaceType) {
 	s.Linux.Namespaces = ns
 }
 
-func runAndSignal(t *testing.T, e *env, bundle, out string, sig syscall.Signal) int {
+// runAndSignal starts a foreground run, waits for its payload to write
+// /out/up, sends it sigs one by one (after each but the last, waiting for
+// the payload to log it as a line of /out/sig), and returns its exit code.
+func runAndSignal(t *testing.T, cmd *exec.Cmd, out string, sigs ...syscall.Signal) int {
 	t.Helper()
-	cmd := e.pcrCmd("run", "--bundle", bundle, e.id())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -385,22 +418,33 @@ func runAndSignal(t *testing.T, e *env, bundle, out string, sig syscall.Signal) 
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !fileExists(filepath.Join(out, "up")) {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			<-done
-			t.Fatalf("payload never came up: %s", stderr.String())
+	waitFor := func(what string, ready func() bool) {
+		deadline := time.Now().Add(5 * time.Second)
+		for !ready() {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("%s: %s", what, stderr.String())
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	cmd.Process.Signal(sig)
+	waitFor("payload never came up", func() bool { return fileExists(filepath.Join(out, "up")) })
+	for i, sig := range sigs {
+		cmd.Process.Signal(sig)
+		if i < len(sigs)-1 {
+			waitFor(fmt.Sprintf("payload did not see %v", sig), func() bool {
+				b, _ := os.ReadFile(filepath.Join(out, "sig"))
+				return strings.Count(string(b), "\n") > i
+			})
+		}
+	}
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("pcr oci run did not end after %v", sig)
+		t.Fatalf("pcr oci run did not end after %v", sigs[len(sigs)-1])
 	}
 	return cmd.ProcessState.ExitCode()
 }

@@ -3,10 +3,11 @@ package runtime
 import (
 	"io"
 	"os"
-	"os/signal"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"pcr/runtime/internal/sigrelay"
 )
 
 // RunOpts are `run`'s flags: create's plus --detach.
@@ -24,26 +25,19 @@ type RunOpts struct {
 // the payload's status (128+N when killed by signal N).
 func (r *Runtime) Run(o RunOpts) (int, error) {
 	o.KeepTerminal = !o.Detach
-	var sigs chan os.Signal
-	notified := make(chan struct{})
-	if o.Detach {
-		close(notified)
-	} else {
-		// Taking every signal costs a sigaction or two each (milliseconds
-		// on some hypervisors); done beside Create it is off the start
-		// path, and a signal that comes during Create waits in the channel
+	var sigs *caughtSignals
+	if !o.Detach {
+		// Signals are taken before Create: one that comes meanwhile waits
 		// for the payload instead of killing us half-way.
-		sigs = make(chan os.Signal, 32)
-		go func() {
-			signal.Notify(sigs)
-			close(notified)
-		}()
+		var err error
+		if sigs, err = catchSignals(); err != nil {
+			return 0, err
+		}
 	}
 	c, err := r.Create(o.CreateOpts)
 	if err != nil {
 		if sigs != nil {
-			<-notified
-			signal.Stop(sigs)
+			sigs.release()
 		}
 		return 0, err
 	}
@@ -75,31 +69,59 @@ func (r *Runtime) Run(o RunOpts) (int, error) {
 	return status, nil
 }
 
-// RunForeground forwards signals and proxies the pty of an exec'd process.
-func RunForeground(p *Process) int {
-	fg := startForeground(p.Pid, p.PtyMaster)
+// RunForeground forwards signals to an exec'd process, proxies its pty,
+// and waits for it. When this process cannot take its signals, it kills
+// the exec'd one rather than leave it unattended.
+func RunForeground(p *Process) (int, error) {
+	sigs, err := catchSignals()
+	if err != nil {
+		unix.Kill(p.Pid, unix.SIGKILL)
+		p.Wait()
+		return 0, err
+	}
+	fg := forward(p.Pid, p.PtyMaster, sigs)
 	status := p.Wait()
 	fg.stop()
-	return status
+	return status, nil
 }
 
 type foreground struct {
-	sigs    chan os.Signal
+	sigs    *caughtSignals
 	done    chan struct{}
 	copying sync.WaitGroup
 	restore func()
 	pty     *os.File
 }
 
-func startForeground(pid int, pty *os.File) *foreground {
-	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs)
-	return forward(pid, pty, sigs)
+// caughtSignals are this process's signals, held for a payload in the
+// foreground: queued in ch from the moment they are caught.
+type caughtSignals struct {
+	relay *sigrelay.Relay
+	ch    chan unix.Signal
 }
 
-// forward passes what arrives on sigs (signal.Notify'd by the caller) to
-// pid, and proxies pty when there is one.
-func forward(pid int, pty *os.File, sigs chan os.Signal) *foreground {
+func catchSignals() (*caughtSignals, error) {
+	cs := &caughtSignals{ch: make(chan unix.Signal, 32)}
+	relay, err := sigrelay.Start(sigrelay.Forwardable(), func(s unix.Signal) {
+		select {
+		case cs.ch <- s:
+		default: // a full queue drops it, as os/signal does
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	cs.relay = relay
+	return cs, nil
+}
+
+// release hands the signals back to the Go runtime: from then on, one that
+// kills a Go program kills this one again.
+func (cs *caughtSignals) release() { cs.relay.Stop() }
+
+// forward passes what arrives on sigs to pid, and proxies pty when there is
+// one.
+func forward(pid int, pty *os.File, sigs *caughtSignals) *foreground {
 	fg := &foreground{sigs: sigs, done: make(chan struct{}), restore: func() {}, pty: pty}
 	if pty != nil {
 		if restore, err := makeRaw(int(os.Stdin.Fd())); err == nil {
@@ -118,10 +140,9 @@ func forward(pid int, pty *os.File, sigs chan os.Signal) *foreground {
 			select {
 			case <-fg.done:
 				return
-			case s := <-fg.sigs:
-				sig := s.(unix.Signal)
+			case sig := <-sigs.ch:
 				switch sig {
-				case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
+				case unix.SIGPIPE:
 				case unix.SIGWINCH:
 					if pty != nil {
 						resizePty(pty)
@@ -136,11 +157,7 @@ func forward(pid int, pty *os.File, sigs chan os.Signal) *foreground {
 }
 
 func (fg *foreground) stop() {
-	// Stop hands every signal back one by one, each a round trip with the
-	// runtime's signal thread (about 1 ms for all of them here): it runs
-	// beside what the caller does next. A signal meanwhile lands in the
-	// buffered channel, which nobody reads any more.
-	go signal.Stop(fg.sigs)
+	fg.sigs.release()
 	close(fg.done)
 	if fg.pty != nil {
 		// The payload is gone; drain what it wrote, then give the terminal back.

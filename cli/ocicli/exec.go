@@ -62,7 +62,11 @@ func execCommand() *command {
 			if c.Bool("detach") {
 				return nil
 			}
-			if status := runtime.RunForeground(p); status != 0 {
+			status, err := runtime.RunForeground(p)
+			if err != nil {
+				return err
+			}
+			if status != 0 {
 				return ExitStatus(status)
 			}
 			return nil
