@@ -1,15 +1,14 @@
 package runtime
 
 import (
-	"bytes"
-	"context"
-	"os/exec"
+	"errors"
 	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"pcr/internal/fmtlite"
+	"pcr/internal/program"
 )
 
 // runHooks runs hooks in order with the state on stdin; the first failure
@@ -28,34 +27,22 @@ func runHooks(kind string, hooks []specs.Hook, st specs.State) error {
 }
 
 func runHook(h specs.Hook, state []byte) error {
-	ctx := context.Background()
+	c := program.Cmd{Path: h.Path, Args: h.Args, Env: h.Env, Stdin: state}
+	if c.Env == nil {
+		c.Env = []string{}
+	}
 	if h.Timeout != nil {
 		if *h.Timeout <= 0 {
 			return fmtlite.Errorf("timeout %d must be positive", *h.Timeout)
 		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(*h.Timeout)*time.Second)
-		defer cancel()
+		c.Timeout = time.Duration(*h.Timeout) * time.Second
 	}
-	args := h.Args
-	if len(args) == 0 {
-		args = []string{h.Path}
-	}
-	cmd := exec.CommandContext(ctx, h.Path)
-	cmd.Args = args
-	cmd.Env = h.Env
-	if cmd.Env == nil {
-		cmd.Env = []string{}
-	}
-	cmd.Stdin = bytes.NewReader(state)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if ctx.Err() == context.DeadlineExceeded {
+	out, err := program.Output(c)
+	if errors.Is(err, program.ErrTimedOut) {
 		return fmtlite.Errorf("timed out after %ds", *h.Timeout)
 	}
 	if err != nil {
-		if msg := strings.TrimSpace(out.String()); msg != "" {
+		if msg := strings.TrimSpace(string(out)); msg != "" {
 			return fmtlite.Errorf("%w: %s", err, msg)
 		}
 		return err

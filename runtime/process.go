@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"os"
-	"os/exec"
 	goruntime "runtime"
 	"slices"
 	"strconv"
@@ -19,7 +18,8 @@ import (
 
 // child is the parent's handle on a re-exec'd init or exec process.
 type child struct {
-	cmd  *exec.Cmd
+	proc *os.Process
+	env  []string // the environment it was started with
 	sync syncSocket
 	pid  int
 	// ptyMaster is set when the child sent its terminal.
@@ -33,7 +33,8 @@ type child struct {
 	// held until the child has exec'd its payload: see releaseExe.
 	exe     *os.File
 	waited  bool
-	exitErr error
+	state   *os.ProcessState // how it ended, once waited for
+	waitErr error            // why it could not be waited for
 }
 
 // spawnOpts describe one re-exec of pcr-init (or /proc/self/exe) as `pcr init`.
@@ -77,38 +78,38 @@ func spawn(o spawnOpts) (*child, error) {
 	if !constructor {
 		o.fast = false
 	}
-	cmd := &exec.Cmd{
-		Path:   path,
-		Args:   []string{"pcr", "init"},
-		Stdin:  o.stdin,
-		Stdout: o.stdout,
-		Stderr: o.stderr,
+	// The child's fds: stdio, then the preserved ones, which so keep their
+	// numbers in the payload, then ours.
+	stdio, err := openStdio(o.stdin, o.stdout, o.stderr)
+	if err != nil {
+		parentSock.Close()
+		return nil, err
 	}
-	// Preserved fds come first so they keep their numbers in the payload.
-	cmd.ExtraFiles = append(append([]*os.File{}, o.preserve...), childSock)
-	syncFD := 2 + len(cmd.ExtraFiles)
+	defer closeAll(stdio.opened)
+	files := append(append(stdio.files, o.preserve...), childSock)
+	syncFD := len(files) - 1
 	env := append([]string{}, o.env...)
 	env = append(env, "_PCR_SYNCFD="+strconv.Itoa(syncFD))
 	if o.fifo != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, o.fifo)
-		env = append(env, "_PCR_FIFOFD="+strconv.Itoa(2+len(cmd.ExtraFiles)))
+		files = append(files, o.fifo)
+		env = append(env, "_PCR_FIFOFD="+strconv.Itoa(len(files)-1))
 	}
 	if o.trace != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, o.trace)
-		env = append(env, "_PCR_TRACEFD="+strconv.Itoa(2+len(cmd.ExtraFiles)))
+		files = append(files, o.trace)
+		env = append(env, "_PCR_TRACEFD="+strconv.Itoa(len(files)-1))
 	}
 	if o.fast {
 		env = append(env, fastInitEnv+"=1")
 	}
 	joined := false
 	if constructor && len(o.joinCgroup) > 0 {
-		files, fdEnv, err := openJoinFiles(o.joinCgroup, 3+len(cmd.ExtraFiles))
+		joinFiles, fdEnv, err := openJoinFiles(o.joinCgroup, len(files))
 		if err != nil {
 			parentSock.Close()
 			return nil, err
 		}
-		defer closeAll(files)
-		cmd.ExtraFiles = append(cmd.ExtraFiles, files...)
+		defer closeAll(joinFiles)
+		files = append(files, joinFiles...)
 		env = append(env, fdEnv)
 		joined = true
 	}
@@ -121,9 +122,9 @@ func spawn(o spawnOpts) (*child, error) {
 		parentSock.Close()
 		return nil, err
 	}
-	cmd.ExtraFiles = append(cmd.ExtraFiles, sealed)
-	exeFD := 2 + len(cmd.ExtraFiles)
-	cmd.Path = "/proc/self/fd/" + strconv.Itoa(exeFD)
+	files = append(files, sealed)
+	exeFD := len(files) - 1
+	exePath := "/proc/self/fd/" + strconv.Itoa(exeFD)
 	env = append(env, nsenter.ExeFDEnv+"="+strconv.Itoa(exeFD))
 	if len(o.ns.childJoins) > 0 || o.ns.childUnshare != 0 {
 		if !constructor {
@@ -143,8 +144,7 @@ func spawn(o spawnOpts) (*child, error) {
 		}
 		env = append(env, nsEnv...)
 	}
-	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{
+	sys := &syscall.SysProcAttr{
 		Cloneflags:                 o.ns.cloneFlags,
 		UidMappings:                o.uidMaps,
 		GidMappings:                o.gidMaps,
@@ -154,22 +154,23 @@ func spawn(o spawnOpts) (*child, error) {
 		// A new user namespace keeps the caller's kuid 0, which is unmapped
 		// there, so exec would drop every capability; becoming the
 		// namespace's root first keeps them for init.
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+		sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	if o.cgroupFD >= 0 {
-		cmd.SysProcAttr.UseCgroupFD = true
-		cmd.SysProcAttr.CgroupFD = o.cgroupFD
+		sys.UseCgroupFD = true
+		sys.CgroupFD = o.cgroupFD
 	}
 
 	// fds our caller left open without O_CLOEXEC would sit in the init until
 	// its execve, readable by any process exec'd into the container through
-	// /proc/<init>/fd (CVE-2024-21626); the ones it needs are in ExtraFiles,
+	// /proc/<init>/fd (CVE-2024-21626); the ones it needs are in files,
 	// which the fork dups without the flag.
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		sealed.Close()
 		parentSock.Close()
 		return nil, fmtlite.Errorf("mark inherited fds close-on-exec: %w", err)
 	}
+	var proc *os.Process
 	start := func() error {
 		for _, name := range []string{"user", "ipc", "uts", "net", "pid", "cgroup", "time"} {
 			path, ok := o.ns.parentJoins[name]
@@ -180,7 +181,9 @@ func spawn(o spawnOpts) (*child, error) {
 				return fmtlite.Errorf("join %s namespace %s: %w", name, path, err)
 			}
 		}
-		return cmd.Start()
+		var err error
+		proc, err = os.StartProcess(exePath, []string{"pcr", "init"}, &os.ProcAttr{Env: env, Files: files, Sys: sys})
+		return err
 	}
 	if len(o.ns.parentJoins) == 0 {
 		err = start() // nothing to join: no thread to taint
@@ -197,7 +200,7 @@ func spawn(o spawnOpts) (*child, error) {
 		parentSock.Close()
 		return nil, fmtlite.Errorf("start init: %w", err)
 	}
-	return &child{cmd: cmd, sync: syncSocket{f: parentSock, limit: initMsgMax}, pid: cmd.Process.Pid, fast: o.fast, joinedCgroup: joined, exe: sealed}, nil
+	return &child{proc: proc, env: env, sync: syncSocket{f: parentSock, limit: initMsgMax}, pid: proc.Pid, fast: o.fast, joinedCgroup: joined, exe: sealed}, nil
 }
 
 // openJoinFiles opens the cgroup files the child joins through, for
@@ -215,6 +218,34 @@ func openJoinFiles(paths []string, first int) ([]*os.File, string, error) {
 		fds = append(fds, strconv.Itoa(first+i))
 	}
 	return files, nsenter.CgroupFDsEnv + "=" + strings.Join(fds, ","), nil
+}
+
+// childStdio is a child's fds 0-2: the caller's files, or /dev/null
+// (opened here, for the caller to close once the child has its copy) in
+// place of each one left nil, as os/exec does.
+type childStdio struct {
+	files  []*os.File
+	opened []*os.File
+}
+
+func openStdio(stdin, stdout, stderr *os.File) (childStdio, error) {
+	var s childStdio
+	for i, f := range []*os.File{stdin, stdout, stderr} {
+		if f == nil {
+			flag := os.O_WRONLY
+			if i == 0 {
+				flag = os.O_RDONLY
+			}
+			var err error
+			if f, err = os.OpenFile(os.DevNull, flag, 0); err != nil {
+				closeAll(s.opened)
+				return childStdio{}, err
+			}
+			s.opened = append(s.opened, f)
+		}
+		s.files = append(s.files, f)
+	}
+	return s, nil
 }
 
 func closeAll(files []*os.File) {
@@ -254,11 +285,12 @@ func nsFlagByName(name string) uintptr {
 	return 0
 }
 
-// wait reaps the child once and remembers how it ended.
-func (c *child) wait() error {
+// wait reaps the child once and remembers how it ended: its state, or
+// why it could not be waited for.
+func (c *child) wait() (*os.ProcessState, error) {
 	if !c.waited {
-		awaitExit(c.cmd.Process.Pid)
-		c.exitErr = c.cmd.Wait()
+		awaitExit(c.proc.Pid)
+		c.state, c.waitErr = c.proc.Wait()
 		c.waited = true
 		// The child is gone, so it exec'd its payload or never will: ours
 		// is the last reference to the sealed binary, whose release waits
@@ -266,7 +298,7 @@ func (c *child) wait() error {
 		// kern_unmount_array); it runs beside what the caller does next.
 		go c.releaseExe()
 	}
-	return c.exitErr
+	return c.state, c.waitErr
 }
 
 // releaseExe closes the sealed binary. Whoever drops its last reference
@@ -329,24 +361,23 @@ func (c *child) kill() {
 		return
 	}
 	unix.Kill(c.pid, unix.SIGKILL)
-	if c.cmd.Process.Pid != c.pid {
-		c.cmd.Process.Kill()
+	if c.proc.Pid != c.pid {
+		c.proc.Kill()
 	}
 	c.wait()
 }
 
 // deathCause explains a child that closed the socket without a word.
 func (c *child) deathCause() error {
-	err := c.wait()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return fmtlite.Errorf("init was killed by %s", unix.SignalName(ws.Signal()))
-		}
-		return fmtlite.Errorf("init exited with status %d", ee.ExitCode())
-	}
+	st, err := c.wait()
 	if err != nil {
 		return err
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return fmtlite.Errorf("init was killed by %s", unix.SignalName(ws.Signal()))
+	}
+	if st.ExitCode() != 0 {
+		return fmtlite.Errorf("init exited with status %d", st.ExitCode())
 	}
 	return errors.New("init exited before it was ready")
 }
@@ -449,7 +480,7 @@ func (c *child) handshake(cfg *initConfig, onPid func(int) error, onHooks func()
 // new pid/time namespace unshared after a user namespace join), in which
 // case the real pid arrives as a message before the config is sent.
 func (c *child) mayForkInC() bool {
-	for _, e := range c.cmd.Env {
+	for _, e := range c.env {
 		if v, ok := strings.CutPrefix(e, nsenter.NsenterEnv+"="); ok && strings.Contains(","+v, ",pid:") {
 			return true
 		}
@@ -462,17 +493,14 @@ func (c *child) mayForkInC() bool {
 	return false
 }
 
-// exitStatus turns a wait result into a shell-style status.
-func exitStatus(err error) int {
-	if err == nil {
-		return 0
+// exitStatus turns a wait result into a shell-style status: 128+N for a
+// process killed by signal N, 255 when it could not be waited for.
+func exitStatus(st *os.ProcessState, err error) int {
+	if err != nil {
+		return 255
 	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return ee.ExitCode()
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
 	}
-	return 255
+	return st.ExitCode()
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"pcr/internal/fmtlite"
 	"pcr/internal/jsonlite"
+	"pcr/internal/program"
 	"pcr/runtime"
 )
 
@@ -145,7 +145,11 @@ func psCommand() *command {
 
 // printPs runs the host's ps and keeps the header and the container's rows.
 func printPs(w io.Writer, args []string, pids []int) error {
-	out, err := exec.Command("ps", args...).Output()
+	ps, err := program.LookPath("ps")
+	if err != nil {
+		return err
+	}
+	out, err := program.Output(program.Cmd{Path: ps, Args: append([]string{"ps"}, args...), Stderr: os.Stderr})
 	if err != nil {
 		return fmtlite.Errorf("ps %s: %w", strings.Join(args, " "), err)
 	}

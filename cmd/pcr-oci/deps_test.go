@@ -44,9 +44,10 @@ func TestLinksOnlyTheRuntime(t *testing.T) {
 			t.Errorf("pcr-oci links %s (and with it fmt)", p)
 		}
 	}
-	// os/signal's first Notify costs three to four threads:
-	// pcr/runtime/internal/sigrelay does its work here.
-	for _, p := range []string{"os/signal"} {
+	// os/signal's first Notify costs three to four threads, os/exec links
+	// context and godebug settings: pcr/runtime/internal/sigrelay and
+	// pcr/internal/program do their work here.
+	for _, p := range []string{"os/signal", "os/exec", "context"} {
 		if linked[p] {
 			t.Errorf("pcr-oci links %s", p)
 		}
