@@ -3,6 +3,7 @@ package runtime
 import (
 	"io"
 	"os"
+	goruntime "runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -124,6 +125,13 @@ func (cs *caughtSignals) release() { cs.relay.Stop() }
 func forward(pid int, pty *os.File, sigs *caughtSignals) *foreground {
 	fg := &foreground{sigs: sigs, done: make(chan struct{}), restore: func() {}, pty: pty}
 	if pty != nil {
+		// Reading our stdin blocks a thread in read(2), and holds the only P
+		// of a process that runs with one (pcr-oci) until the scheduler's
+		// monitor takes it back, up to 10 ms later: the pty's output would
+		// wait that long. A second P serves it at once.
+		if goruntime.GOMAXPROCS(0) < 2 {
+			goruntime.GOMAXPROCS(2)
+		}
 		if restore, err := makeRaw(int(os.Stdin.Fd())); err == nil {
 			fg.restore = restore
 			resizePty(pty)

@@ -13,6 +13,7 @@ import (
 	"os"
 
 	"pcr/cli/ocicli"
+	_ "pcr/cmd/pcr-oci/internal/oneproc" // first: see its doc
 	"pcr/runtime"
 )
 
