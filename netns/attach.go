@@ -320,7 +320,7 @@ func (m *Manager) releaseLocked(d *db, id string, veths bool) error {
 			others[l.Veth] = true
 		}
 	}
-	links, err := m.nl.LinkList()
+	links, err := retryDump(m.nl.LinkList)
 	if err != nil {
 		return fmt.Errorf("list links: %w", err)
 	}

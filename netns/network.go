@@ -266,7 +266,7 @@ func (m *Manager) deleteLink(name string) error {
 // hostRoutes lists the host's addresses and (non-default) routes, except
 // those on link skip, for the overlap check.
 func (m *Manager) hostRoutes(skip string) ([]hostRoute, error) {
-	links, err := m.nl.LinkList()
+	links, err := retryDump(m.nl.LinkList)
 	if err != nil {
 		return nil, fmt.Errorf("list host interfaces: %w", err)
 	}
@@ -290,14 +290,14 @@ func (m *Manager) hostRoutes(skip string) ([]hostRoute, error) {
 		}
 		out = append(out, hostRoute{Prefix: netip.PrefixFrom(a, ones).Masked(), Link: names[idx]})
 	}
-	addrs, err := m.nl.AddrList(nil, netlink.FAMILY_ALL)
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return m.nl.AddrList(nil, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, fmt.Errorf("list host addresses: %w", err)
 	}
 	for _, a := range addrs {
 		add(a.IPNet, a.LinkIndex)
 	}
-	routes, err := m.nl.RouteList(nil, netlink.FAMILY_ALL)
+	routes, err := retryDump(func() ([]netlink.Route, error) { return m.nl.RouteList(nil, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, fmt.Errorf("list host routes: %w", err)
 	}
@@ -314,7 +314,9 @@ func (m *Manager) uplinkMTU() int {
 		return m.mtu
 	}
 	m.mtu = 1500
-	routes, err := m.nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	routes, err := retryDump(func() ([]netlink.Route, error) {
+		return m.nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	})
 	if err != nil {
 		return m.mtu
 	}

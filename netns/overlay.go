@@ -230,7 +230,7 @@ func vxlanMatches(l netlink.Link, n *Network) bool {
 
 // underlayLink is the link that holds this node's underlay address.
 func (m *Manager) underlayLink(local netip.Addr) (netlink.Link, error) {
-	addrs, err := m.nl.AddrList(nil, netlink.FAMILY_ALL)
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return m.nl.AddrList(nil, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, fmt.Errorf("list host addresses: %w", err)
 	}

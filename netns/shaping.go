@@ -104,7 +104,7 @@ func (m *Manager) Counters(containerID string) (rx, tx uint64, err error) {
 		return 0, 0, fmt.Errorf("network counters of container %s: %w", shortID(containerID), err)
 	}
 	defer h.Close()
-	all, err := h.LinkList()
+	all, err := retryDump(h.LinkList)
 	if err != nil {
 		return 0, 0, fmt.Errorf("network counters of container %s: list links: %w", shortID(containerID), err)
 	}
@@ -142,7 +142,7 @@ func (m *Manager) containerHandle(containerID string) (*netlink.Handle, error) {
 // containerLinks are the veths in the container's netns: the ends of the
 // pairs Attach and Connect made (eth0, eth1…).
 func containerLinks(h *netlink.Handle) ([]netlink.Link, error) {
-	all, err := h.LinkList()
+	all, err := retryDump(h.LinkList)
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}
