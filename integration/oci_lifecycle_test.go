@@ -1153,6 +1153,47 @@ func TestOCIBinaryNameAndVersion(t *testing.T) {
 	}
 }
 
+// TestOCIRuntimeBinaryNeedsItsInit: pcr-oci holds no container init and
+// runs the pcr-init beside it; copied somewhere alone it says so, and
+// leaves nothing behind.
+func TestOCIRuntimeBinaryNeedsItsInit(t *testing.T) {
+	e := newEnv(t)
+	src, err := os.ReadFile(filepath.Join(filepath.Dir(pcrBin), "pcr-oci"))
+	if err != nil {
+		t.Fatalf("bin/pcr-oci: %v", err)
+	}
+	alone := filepath.Join(t.TempDir(), "pcr-oci")
+	if err := os.WriteFile(alone, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := e.bundle(func(s *specs.Spec) { s.Process.Args = []string{"true"} })
+	id := e.id()
+	out, err := exec.Command(alone, "--root", e.root, "run", "--bundle", b, id).CombinedOutput()
+	want := filepath.Join(filepath.Dir(alone), "pcr-init")
+	if err == nil || !strings.Contains(string(out), "needs "+want+" beside it") || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+		t.Fatalf("pcr-oci alone: %v %q, want one line that asks for %s", err, out, want)
+	}
+	if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+		t.Fatalf("pcr-oci alone left %d entries in its state root", len(ents))
+	}
+	// Beside its pcr-init it runs.
+	if err := os.WriteFile(want, mustRead(t, filepath.Join(filepath.Dir(pcrBin), "pcr-init")), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(alone, "--root", e.root, "run", "--bundle", b, e.id()).CombinedOutput(); err != nil {
+		t.Fatalf("pcr-oci beside pcr-init: %v %s", err, out)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestOCISpecAndFeatures(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()

@@ -54,6 +54,9 @@ func (r *Runtime) Create(o CreateOpts) (c *Container, err error) {
 	if err := ValidateID(o.ID); err != nil {
 		return nil, err
 	}
+	if err := r.checkInitBinary(); err != nil {
+		return nil, err
+	}
 	bundle, err := filepath.Abs(o.Bundle)
 	if err != nil {
 		return nil, fmtlite.Errorf("bundle %s: %w", o.Bundle, err)

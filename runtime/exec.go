@@ -37,6 +37,9 @@ func (c *Container) Wait() int { return exitStatus(c.init.wait()) }
 
 // Exec runs a new process inside a running container's namespaces and cgroup.
 func (r *Runtime) Exec(id string, o ExecOpts) (*Process, error) {
+	if err := r.checkInitBinary(); err != nil {
+		return nil, err
+	}
 	st, err := r.Load(id)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"pcr/internal/fmtlite"
 )
 
 // InitBinaryName is the small executable that holds only the child side of
@@ -17,7 +19,8 @@ const selfExe = "/proc/self/exe"
 
 // initBinary picks the executable of a container's init or exec child: the
 // pcr-init beside the running executable when there is a trustworthy one,
-// else /proc/self/exe (pcr-oci copied alone somewhere, a test binary).
+// else /proc/self/exe (pcr copied alone somewhere, a test binary; pcr-oci
+// holds no init and refuses that, see Runtime.InitBinaryRequired).
 //
 // CVE-2019-5736: whichever it is, spawn execs a sealed view of it
 // (exeseal.go), never the file itself. pcr-init is only taken when it is a
@@ -51,4 +54,29 @@ func initBinaryBeside(exe, dir string) string {
 		return "" // a hard link to pcr: nothing to gain
 	}
 	return path
+}
+
+// requireInitBinary is the pcr-init beside the running executable, or an
+// error that says where it was looked for and what it must be.
+func requireInitBinary() (string, error) {
+	if p := initBinary(); p != selfExe {
+		return p, nil
+	}
+	exe, err := os.Readlink(selfExe)
+	if err != nil {
+		exe = selfExe
+	}
+	name := filepath.Base(exe)
+	return "", fmtlite.Errorf("%s needs %s beside it (a regular executable file with %s's owner, writable by no one else): it runs every container's init from there",
+		name, filepath.Join(filepath.Dir(exe), InitBinaryName), name)
+}
+
+// checkInitBinary fails, when this executable holds no container init,
+// unless there is a pcr-init to run instead.
+func (r *Runtime) checkInitBinary() error {
+	if !r.InitBinaryRequired {
+		return nil
+	}
+	_, err := requireInitBinary()
+	return err
 }

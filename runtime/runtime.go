@@ -19,6 +19,10 @@ type Runtime struct {
 	Trace *Tracer
 	// Log receives warnings (unsupported fields and the like).
 	Log io.Writer
+	// InitBinaryRequired: this executable holds no container init
+	// (pcr-oci), so every init and exec child runs the pcr-init beside it,
+	// and create and exec fail, before they make anything, without one.
+	InitBinaryRequired bool
 }
 
 // New makes sure the state root exists.

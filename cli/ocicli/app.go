@@ -24,6 +24,9 @@ type App struct {
 	Version string
 	Stdout  io.Writer
 	Stderr  io.Writer
+	// NoSelfInit: the binary holds no container init (pcr-oci), and runs
+	// the pcr-init beside it for every container (runtime.InitBinaryRequired).
+	NoSelfInit bool
 }
 
 // New is the runtime's command line writing to the process's stdout and stderr.
@@ -218,7 +221,12 @@ func (c *ctx) runtime() (*runtime.Runtime, error) {
 	if c.global.Bool("debug") {
 		trace = runtime.NewTracer(c.app.Stderr)
 	}
-	return runtime.New(c.global.String("root"), trace, c.log)
+	rt, err := runtime.New(c.global.String("root"), trace, c.log)
+	if err != nil {
+		return nil, err
+	}
+	rt.InitBinaryRequired = c.app.NoSelfInit
+	return rt, nil
 }
 
 // needID returns the single container id argument.
