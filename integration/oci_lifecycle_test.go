@@ -396,6 +396,98 @@ func TestOCIRunForwardsSignals(t *testing.T) {
 	}
 }
 
+// TestOCIRunTerminalOutlivesAClosedStdout: a foreground run with a
+// terminal copies the pty to its stdout. When whoever reads that goes away
+// (run ... | head -1), pcr-oci keeps waiting for its payload, returns the
+// payload's status and deletes the container, instead of dying of SIGPIPE
+// with the container left running.
+func TestOCIRunTerminalOutlivesAClosedStdout(t *testing.T) {
+	e := newEnv(t)
+	ociBin := filepath.Join(filepath.Dir(pcrBin), "pcr-oci")
+	master, slave := openPty(t)
+	defer master.Close()
+	defer slave.Close()
+	b, _ := e.shBundle(`echo first; sleep 0.3; i=0; while [ $i -lt 300 ]; do echo more output $i; i=$((i+1)); done; exit 7`,
+		func(s *specs.Spec) { s.Process.Terminal = true })
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ociBin, "--root", e.root, "run", "--bundle", b, e.id())
+	var stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, w, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	got := make(chan string, 1)
+	go func() {
+		var seen []byte
+		buf := make([]byte, 256)
+		for !bytes.Contains(seen, []byte("first")) {
+			n, err := r.Read(buf)
+			if err != nil {
+				break
+			}
+			seen = append(seen, buf[:n]...)
+		}
+		got <- string(seen)
+	}()
+	select {
+	case s := <-got:
+		if !strings.Contains(s, "first") {
+			t.Fatalf("the pty's output never reached stdout: %q; stderr %s", s, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("no output within 10 s: %s", stderr.String())
+	}
+	r.Close() // the reader goes away
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("pcr-oci run did not end after its payload: %s", stderr.String())
+	}
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
+		t.Fatalf("pcr-oci was killed by %v once its stdout closed; stderr %s", ws.Signal(), stderr.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 7 {
+		t.Fatalf("exit %d, want the payload's 7; stderr %s", code, stderr.String())
+	}
+	if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+		t.Fatalf("the container is still in the state root (%d entries)", len(ents))
+	}
+}
+
+// openPty opens a pseudo-terminal pair for a test to play the user's terminal.
+func openPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		t.Fatalf("pty number: %v", err)
+	}
+	sl, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	return m, sl
+}
+
 func dropNS(s *specs.Spec, t specs.LinuxNamespaceType) {
 	var ns []specs.LinuxNamespace
 	for _, n := range s.Linux.Namespaces {

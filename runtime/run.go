@@ -137,10 +137,14 @@ func forward(pid int, pty *os.File, sigs *caughtSignals) *foreground {
 			resizePty(pty)
 		}
 		go io.Copy(pty, os.Stdin)
+		out := stdoutForProxy()
 		fg.copying.Add(1)
 		go func() {
 			defer fg.copying.Done()
-			io.Copy(os.Stdout, pty)
+			io.Copy(out, pty)
+			if out != os.Stdout {
+				out.Close()
+			}
 		}()
 	}
 	go func() {
@@ -173,6 +177,20 @@ func (fg *foreground) stop() {
 		fg.pty.Close()
 	}
 	fg.restore()
+}
+
+// stdoutForProxy is where the pty's output goes: a duplicate of our
+// stdout. A write to a closed pipe through os.Stdout itself makes the Go
+// runtime kill the whole process with SIGPIPE unless os/signal holds that
+// signal (runtime.sigpipe), and we would die with the payload running and
+// its container never deleted; through another descriptor it is an EPIPE
+// the copy stops at.
+func stdoutForProxy() *os.File {
+	fd, err := unix.FcntlInt(1, unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return os.Stdout
+	}
+	return os.NewFile(uintptr(fd), "stdout")
 }
 
 func resizePty(pty *os.File) {
