@@ -45,7 +45,7 @@
 #                       (the default run takes about 6 minutes under TCG on 2 host CPUs)
 #   CGROUP2_HANG_AFTER  a kernel soft lockup this many seconds long means the VM hung: it is
 #                       stopped there, and the test it was in is named (default 120)
-#   CGROUP2_HANG_RETRIES  fresh boots after such a hang (default 1); a test that fails is never
+#   CGROUP2_HANG_RETRIES  fresh boots after such a hang (default 2); a test that fails is never
 #                       retried, only an emulator that stopped making progress
 #   CGROUP2_ACCEL       tcg forces TCG; by default KVM when /dev/kvm is writable, and TCG again
 #                       when qemu cannot run a guest on it (it aborts before the guest starts)
@@ -73,7 +73,7 @@ skip_pattern=${CGROUP2_SKIP-^TestOCIValidationAllowlist\$}
 test_timeout=${CGROUP2_TEST_TIMEOUT:-15m}
 vm_timeout=${CGROUP2_TIMEOUT:-1200}
 hang_after=${CGROUP2_HANG_AFTER:-120}
-hang_retries=${CGROUP2_HANG_RETRIES:-1}
+hang_retries=${CGROUP2_HANG_RETRIES:-2}
 # nf_tables and the nft expressions pcr's firewall uses (netns/firewall): bridge networking is the default.
 # crc32c_generic first: libcrc32c (under nf_conntrack) needs it, a soft dependency modules.dep omits.
 # loop: a vserver's or --storage-opt size container's disk image (ext4, which the scratch disk
